@@ -1,0 +1,1 @@
+"""Makes the source tree importable when pytest runs from the repository root."""

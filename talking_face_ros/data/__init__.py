@@ -1,0 +1,1 @@
+"""Motion data: the common sample type, motion resampling and loaders for real capture formats."""

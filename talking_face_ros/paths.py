@@ -1,0 +1,24 @@
+"""Where the project finds things that are not inside the package."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_DIR = PACKAGE_DIR.parent  # meaningful in a source checkout only
+ASSETS_DIR = PACKAGE_DIR / "assets"  # small files shipped with the package (checkpoints, ...)
+
+
+def ict_rig_path() -> Path | None:
+    """The packed ICT-FaceKit rig (``ict_facekit_arkit.npz``), or None when absent.
+
+    ``TALKING_FACE_ICT`` names it explicitly; otherwise the shared data folder next to a source
+    checkout is used. The rig is third-party data and never ships inside this package.
+    """
+    env = os.environ.get("TALKING_FACE_ICT")
+    candidates = [Path(env)] if env else []
+    candidates.append(REPO_DIR.parent / "shared" / "data" / "ict_facekit" / "ict_facekit_arkit.npz")
+    for path in candidates:
+        if path.is_file():
+            return path
+    return None
