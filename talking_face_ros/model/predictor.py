@@ -1,0 +1,272 @@
+"""Non-autoregressive code predictor: speech features + text + identity -> VQ codes -> motion.
+
+DEEPTalk showed that the codes of a motion VQ-VAE can be predicted in parallel instead of one
+after the other; that is what this module does, in two parallel passes:
+
+1. HIGH codes (holistic expression, 3.75 Hz by default) from the speech trunk and the
+   condition (identity + text), all high steps at once;
+2. LOW codes (lips and fine motion, 15 Hz) from the speech trunk, the condition and the
+   embeddings of the high codes (the same internal condition as in the VQ-VAE's decoder).
+
+Training feeds the low head the *true* high codes for a share ``teacher_forcing`` of the
+sequences and the head's own argmax predictions for the rest, and replaces a share
+``code_noise`` of them at random, so the low head learns to cope with the high-code errors it
+will meet at inference (scheduled sampling). Outside training mode the low head always sees
+predicted high codes, so validation losses measure what inference does.
+
+Losses: label-smoothed cross-entropy at both levels. Optionally (``motion_loss_weight`` > 0,
+off by default) an L1 loss on motion decoded from the predicted codes: the codes enter the
+frozen decoder as straight-through one-hots (argmax forward, softmax gradient), which makes the
+cross-entropy care about codes that *look* different rather than merely have different indices.
+
+Every layer is local (convolutions, band attention with a learned relative-position bias),
+so ``receptive_field`` (speech frames -> output frame, including the VQ-VAE's decoder) is
+finite and ``apply_in_windows`` over ``predict`` at temperature 0 equals one pass.
+
+The VQ-VAE is held, frozen and in eval mode, as ``self.vqvae``: it provides the code targets,
+the code embeddings and the decoder, and it is saved with the predictor.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .config import PredictorConfig
+from .layers import (
+    Conditioner, ConvBlock, Downsample, LocalAttention, Reach, as_batch, ceil_to, check_mask,
+    check_series, masked_mean, motion_losses, pad_time, pool_time, sample_codes, upsample_linear,
+)
+from .motion_vqvae import HierarchicalMotionVQVAE
+
+
+class CodePredictor(nn.Module):
+    """Speech (B, T, speech_dim) at the motion frame rate -> code logits -> motion via ``vqvae``."""
+
+    def __init__(self, config: PredictorConfig, vqvae: HierarchicalMotionVQVAE):
+        super().__init__()
+        c, v = config, vqvae.config
+        if c.num_speakers != v.num_speakers:
+            raise ValueError(f"PredictorConfig.num_speakers ({c.num_speakers}) must equal the VQ-VAE's "
+                             f"({v.num_speakers}): both index the same speakers")
+        if c.text_dim != v.text_dim:
+            raise ValueError(f"PredictorConfig.text_dim ({c.text_dim}) must equal the VQ-VAE's ({v.text_dim})")
+        self.config = c
+        self.vqvae = vqvae.requires_grad_(False).eval()
+        self.hierarchical = vqvae.hierarchical
+        s1, s2 = v.low_stride, v.high_stride
+        r, rh = (c.kernel - 1) // 2, (c.high_kernel - 1) // 2
+        self.conditioner = Conditioner(
+            num_speakers=c.num_speakers, identity_dim=c.identity_dim, text_dim=c.text_dim,
+            cond_dim=c.cond_dim, identity_dropout=c.identity_dropout, text_dropout=c.text_dropout,
+        )
+
+        def conv(dim, kernel, cond_dim=0):
+            return ConvBlock(dim, kernel=kernel, mlp_ratio=c.mlp_ratio, cond_dim=cond_dim, dropout=c.dropout)
+
+        def attn(left, right):
+            return LocalAttention(c.dim, heads=c.heads, left=left, right=right, cond_dim=c.cond_dim,
+                                  dropout=c.dropout)
+
+        # Shared speech trunk at the low rate. Reaches: speech/text frames a step anchored at
+        # frame t may depend on (see layers.Reach).
+        self.speech_in = nn.Linear(c.speech_dim, c.frame_dim)
+        self.frame_blocks = nn.ModuleList(conv(c.frame_dim, c.kernel) for _ in range(c.frame_blocks))
+        self.down = Downsample(c.frame_dim, c.dim, s1)
+        self.trunk = nn.ModuleList(conv(c.dim, c.kernel, c.cond_dim) for _ in range(c.trunk_blocks))
+        trunk = Reach.steps(r, r, 1) * c.frame_blocks + Reach.down(1, s1) \
+            + Reach.steps(r, r, s1) * c.trunk_blocks
+        low_in = trunk
+        if self.hierarchical:
+            self.high = nn.ModuleList(
+                nn.ModuleList([conv(c.dim, c.high_kernel, c.cond_dim), attn(c.high_attn_left, c.high_attn_right)])
+                for _ in range(c.high_layers))
+            self.high_head = nn.Sequential(nn.LayerNorm(c.dim), nn.Linear(c.dim, v.high_codebook_size))
+            self.code_in = nn.Linear(v.code_dim, c.dim)
+            high_layer = Reach.steps(rh, rh, s2) + Reach.steps(c.high_attn_left, c.high_attn_right, s2)
+            high = trunk + Reach.down(s1, s2) + high_layer * c.high_layers
+            low_in = trunk.max(high + Reach.interp(s1, s2))
+        self.low = nn.ModuleList(
+            nn.ModuleList([conv(c.dim, c.kernel, c.cond_dim), attn(c.low_attn_left, c.low_attn_right)])
+            for _ in range(c.low_layers))
+        self.low_head = nn.Sequential(nn.LayerNorm(c.dim), nn.Linear(c.dim, v.low_codebook_size))
+        low_layer = Reach.steps(r, r, s1) + Reach.steps(c.low_attn_left, c.low_attn_right, s1)
+        low = low_in + low_layer * c.low_layers
+        # Every code the decoder reads depends on speech within `low` of its anchor (the high
+        # codes' reach is contained in it), so predict() reaches `low` + the decoder's reach.
+        self._reach = low + vqvae.decode_receptive_field
+
+    def train(self, mode: bool = True) -> "CodePredictor":
+        """Train mode for the predictor only: the VQ-VAE stays frozen in eval mode."""
+        super().train(mode)
+        self.vqvae.eval()
+        return self
+
+    @property
+    def align(self) -> int:
+        """Windows must start at multiples of this many frames (the VQ-VAE's coarsest stride)."""
+        return self.vqvae.align
+
+    @property
+    def receptive_field(self) -> Reach:
+        """Speech/text frames before and after frame t that predict()'s frame t depends on."""
+        return self._reach
+
+    @property
+    def lookahead(self) -> int:
+        """Future frames of speech features needed before frame t can be emitted."""
+        return self._reach.right
+
+    # -- training ------------------------------------------------------------------------------
+
+    def forward(self, speech: Tensor, *, motion: Tensor, mask: Tensor | None = None,
+                identity: Tensor | None = None, text: Tensor | None = None) -> dict[str, Tensor]:
+        """Training step: ``loss`` and its parts; targets are the frozen VQ-VAE's codes of ``motion``.
+
+        speech (B, T, speech_dim) aligned with motion (B, T, motion_dim); mask, identity, text as
+        in ``HierarchicalMotionVQVAE.forward``.
+        """
+        c = self.config
+        speech, masks, conds, T = self._prepare(speech, mask, identity, text, drop=self.training)
+        motion = check_series(motion, "motion", self.vqvae.config.motion_dim)
+        if tuple(motion.shape[:2]) != (speech.shape[0], T):
+            raise ValueError(f"motion {tuple(motion.shape[:2])} and speech features {(speech.shape[0], T)} "
+                             "must have the same (batch, frames); resample the features to the motion rate")
+        targets = self.vqvae.encode_codes(motion, mask=mask)
+        trunk = self._trunk(speech, masks, conds)
+        zero = trunk.new_zeros(())
+        out = {"ce_high": zero, "accuracy_high": zero}
+        high_vec = None
+        if self.hierarchical:
+            high_logits = self._high_logits(trunk, masks, conds)
+            out["ce_high"], out["accuracy_high"] = self._ce(high_logits, targets["high"], masks["high"])
+            fed = self._fed_high_codes(targets["high"], high_logits)
+            high_vec = self.vqvae.vq_high.lookup(fed)
+        low_logits = self._low_logits(trunk, high_vec, masks, conds)
+        out["ce_low"], out["accuracy_low"] = self._ce(low_logits, targets["low"], masks["low"])
+        out["motion"] = zero
+        if c.motion_loss_weight > 0:
+            out["motion"] = self._motion_loss(low_logits, high_logits if self.hierarchical else None,
+                                              motion, mask, identity, text, T)
+        out["loss"] = c.high_loss_weight * out["ce_high"] + out["ce_low"] + c.motion_loss_weight * out["motion"]
+        return out
+
+    def _fed_high_codes(self, true: Tensor, logits: Tensor) -> Tensor:
+        """The high codes the low head sees: true or predicted per sequence, plus random codes."""
+        predicted = logits.argmax(dim=-1)
+        if not self.training:
+            return predicted
+        B, n = true.shape
+        use_true = torch.rand(B, device=true.device) < self.config.teacher_forcing
+        fed = torch.where(use_true[:, None], true, predicted)
+        if self.config.code_noise > 0:
+            noisy = torch.rand(B, n, device=true.device) < self.config.code_noise
+            fed = torch.where(noisy, torch.randint_like(fed, self.vqvae.config.high_codebook_size), fed)
+        return fed
+
+    def _ce(self, logits: Tensor, target: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        ce = F.cross_entropy(logits.transpose(1, 2), target, reduction="none",
+                             label_smoothing=self.config.label_smoothing)
+        correct = (logits.argmax(dim=-1) == target).to(logits.dtype)
+        return masked_mean(ce[..., None], mask), masked_mean(correct[..., None], mask)
+
+    def _motion_loss(self, low_logits, high_logits, motion, mask, identity, text, T) -> Tensor:
+        vq = self.vqvae
+        low = _straight_through(low_logits) @ vq.vq_low.codebook
+        high = None if high_logits is None else _straight_through(high_logits) @ vq.vq_high.codebook
+        parts = vq.decode(low, high, frames=T, identity=identity, text=text, mask=mask, return_parts=True)
+        fmask = check_mask(mask, motion.shape[0], T, motion.device)
+        recon, _ = motion_losses(vq.loss_view(parts["raw"]), motion.to(low.dtype), fmask, vq.channel_weight)
+        return recon
+
+    # -- inference -----------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def predict_codes(self, speech_feats, text_emb=None, identity=None, *, temperature: float = 0.0,
+                      top_k: int | None = None, generator: torch.Generator | None = None,
+                      mask: Tensor | None = None) -> dict[str, Tensor | None]:
+        """Batched code prediction: {"low": (B, L), "high": (B, H) or None}; see ``predict``."""
+        was_training = self.training
+        self.eval()
+        try:
+            speech, masks, conds, _ = self._prepare(speech_feats, mask, identity, text_emb, drop=False)
+            trunk = self._trunk(speech, masks, conds)
+            high, high_vec = None, None
+            if self.hierarchical:
+                high = sample_codes(self._high_logits(trunk, masks, conds), temperature=temperature,
+                                    top_k=top_k, generator=generator)
+                high_vec = self.vqvae.vq_high.lookup(high)
+            low = sample_codes(self._low_logits(trunk, high_vec, masks, conds), temperature=temperature,
+                               top_k=top_k, generator=generator)
+            return {"low": low, "high": high}
+        finally:
+            self.train(was_training)
+
+    @torch.no_grad()
+    def predict(self, speech_feats, text_emb=None, identity=None, *, temperature: float = 0.0,
+                top_k: int | None = None, generator: torch.Generator | None = None,
+                mask: Tensor | None = None) -> Tensor:
+        """Motion from speech: (T, motion_dim) for one sequence, (B, T, motion_dim) for a batch.
+
+        speech_feats (T, speech_dim) or (B, T, speech_dim) at the motion frame rate; text_emb
+        (text_dim,) / (T, text_dim) per sequence, or None for the null text; identity int (0 =
+        unknown speaker) or (B,). temperature 0 takes the most likely codes (deterministic);
+        above 0 codes are drawn from softmax(logits / temperature), limited to the ``top_k``
+        most likely, with ``generator`` for reproducible draws. Runs in eval mode.
+        """
+        speech, text, identity, single = as_batch(speech_feats, text_emb, identity)
+        codes = self.predict_codes(speech, text, identity, temperature=temperature, top_k=top_k,
+                                   generator=generator, mask=mask)
+        weights = self.vqvae.decode_codes(codes["low"], codes["high"], frames=speech.shape[1],
+                                          identity=identity, text=text, mask=mask)
+        return weights[0] if single else weights
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _prepare(self, speech, mask, identity, text, *, drop: bool):
+        speech = check_series(speech, "speech features", self.config.speech_dim).to(self.speech_in.weight)
+        B, T, _ = speech.shape
+        Tp = ceil_to(T, self.align)
+        masks = self.vqvae.code_masks(check_mask(mask, B, T, speech.device), Tp)
+        cond = self.conditioner(identity, text, batch=B, frames=T, drop=drop)
+        cond = pad_time(cond, Tp) * masks["frame"][..., None]
+        v = self.vqvae.config
+        conds = {"low": pool_time(cond, masks["frame"], v.low_stride),
+                 "high": pool_time(cond, masks["frame"], v.high_stride)}
+        return pad_time(speech, Tp) * masks["frame"][..., None], masks, conds, T
+
+    def _trunk(self, speech: Tensor, masks, conds) -> Tensor:
+        fm, lm = masks["frame"], masks["low"]
+        h = self.speech_in(speech) * fm[..., None]
+        for block in self.frame_blocks:
+            h = block(h, fm)
+        h = self.down(h, lm)
+        for block in self.trunk:
+            h = block(h, lm, conds["low"])
+        return h
+
+    def _high_logits(self, trunk: Tensor, masks, conds) -> Tensor:
+        v = self.vqvae.config
+        hm = masks["high"]
+        h = pool_time(trunk, masks["low"], v.high_stride // v.low_stride)
+        for conv, attn in self.high:
+            h = attn(conv(h, hm, conds["high"]), hm, conds["high"])
+        return self.high_head(h)
+
+    def _low_logits(self, trunk: Tensor, high_vec: Tensor | None, masks, conds) -> Tensor:
+        v = self.vqvae.config
+        lm = masks["low"]
+        h = trunk
+        if high_vec is not None:
+            up = upsample_linear(self.code_in(high_vec), v.high_stride // v.low_stride, masks["high"].sum(dim=1))
+            h = h + up * lm[..., None]
+        for conv, attn in self.low:
+            h = attn(conv(h, lm, conds["low"]), lm, conds["low"])
+        return self.low_head(h)
+
+
+def _straight_through(logits: Tensor) -> Tensor:
+    """One-hot of the argmax in the forward pass, gradient of the softmax in the backward pass."""
+    soft = logits.softmax(dim=-1)
+    hard = F.one_hot(soft.argmax(dim=-1), soft.shape[-1]).to(soft.dtype)
+    return hard + soft - soft.detach()
