@@ -37,7 +37,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     say "installing ${missing[*]}"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      "${missing[@]}" >/dev/null
   else
     die "missing ${missing[*]}: install them (as root: apt-get install cmake g++)"
   fi
@@ -51,12 +52,14 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$digest" ] \
   say "ROS 2 wheels up to date"
 else
   say "installing the ROS 2 wheels (requirements-ros.txt)"
+  start=$SECONDS
   PIP_DISABLE_PIP_VERSION_CHECK=1 "$PY" -m pip install -q -r requirements-ros.txt -c constraints.txt
   echo "$digest" >"$stamp"
+  say "ROS 2 wheels installed ($((SECONDS - start)) s)"
 fi
 
 # The wheels' CMake exports name the include dirs of the machine that built them.
-"$PY" scripts/fix_ros_wheel_cmake.py "$VENV"
+"$PY" scripts/fix_ros_wheel_cmake.py "$VENV" >&2
 
 # Nodes find config/ and launch/ through the ament index (get_package_share_directory), which
 # reads AMENT_PREFIX_PATH: every interpreter of the venv adds the venv to it at start-up, as
@@ -72,7 +75,8 @@ export AMENT_PREFIX_PATH=$VENV${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}
 export CMAKE_PREFIX_PATH=$VENV${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}
 export PATH=$VENV/bin:$PATH
 
-cached_prefix=$(sed -n 's/^CMAKE_INSTALL_PREFIX:PATH=//p' "$BUILD/CMakeCache.txt" 2>/dev/null || true)
+cache=$BUILD/CMakeCache.txt
+cached_prefix=$(sed -n 's/^CMAKE_INSTALL_PREFIX:PATH=//p' "$cache" 2>/dev/null || true)
 if [ -n "$cached_prefix" ] && [ "$cached_prefix" != "$VENV" ]; then
   say "build/ was configured for $cached_prefix: starting it afresh"
   rm -rf "$BUILD"
@@ -82,6 +86,7 @@ touch "$BUILD/COLCON_IGNORE"  # a colcon workspace holding this repository skips
 log=$BUILD/build_ros.log
 run() { "$@" >>"$log" 2>&1 || { tail -n 40 "$log" >&2; die "failed: $* (full log: $log)"; }; }
 : >"$log"
+start=$SECONDS
 if [ ! -f "$BUILD/CMakeCache.txt" ]; then
   say "configuring (cmake, prefix $VENV)"
   run cmake -S "$ROOT" -B "$BUILD" \
@@ -93,6 +98,7 @@ fi
 say "building the messages"
 run cmake --build "$BUILD" -j "$(nproc)"
 run cmake --install "$BUILD"
+say "messages built and installed ($((SECONDS - start)) s)"
 
 # --- check the result from outside the source tree ------------------------------------------
 if ! (cd / && "$PY" -c "import rclpy, talking_face_ros.arkit

@@ -19,7 +19,8 @@ from pathlib import Path
 
 # The build container's interpreter prefix, e.g. /opt/python/cp311-cp311.
 _CONTAINER_PREFIX = r"/opt/python/cp3\d+-cp3\d+"
-_NUMPY_INCLUDE = re.compile(_CONTAINER_PREFIX + r"/lib/python3\.\d+/site-packages/numpy/(?:_core|core)/include")
+_NUMPY_INCLUDE = re.compile(
+    _CONTAINER_PREFIX + r"/lib/python3\.\d+/site-packages/numpy/(?:_core|core)/include")
 _PYTHON_INCLUDE = re.compile(_CONTAINER_PREFIX + r"/include/python3\.\d+")
 
 

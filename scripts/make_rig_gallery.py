@@ -50,7 +50,7 @@ def main(argv=None) -> int:
     out = Path(args.out_dir)
     rig = robot_face()
     size = (args.size, args.size)
-    front = fit_camera(rig, size)
+    front = fit_camera(rig, size, region="face", margin=0.02)  # the face fills the cell
 
     rest = np.zeros(52, np.float32)
     views = [render_frame(rig, rest, camera=fit_camera(rig, (2 * args.size,) * 2, yaw=yaw))

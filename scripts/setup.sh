@@ -54,7 +54,9 @@ fi
 
 say "installing Python dependencies"
 "${PIP[@]}" -r requirements.txt -c constraints.txt
-"${PIP[@]}" -e . -c constraints.txt
+# compat mode puts the source tree on sys.path, so the generated messages installed into
+# site-packages/talking_face_ros/msg join the source package (pkgutil.extend_path).
+"${PIP[@]}" -e . -c constraints.txt --config-settings editable_mode=compat
 if [ -x scripts/build_ros.sh ] || [ -f scripts/build_ros.sh ]; then
   say "installing ROS 2 wheels and building the messages"
   bash scripts/build_ros.sh "$VENV"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -60,7 +61,7 @@ def load_frames(path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
                 times = z["time"] if "time" in z.files else None
                 samples = z["samples"].astype(np.float32) if "samples" in z.files else None
                 names = [str(n) for n in z["names"]] if "names" in z.files else list(ARKIT_NAMES)
-        except (OSError, ValueError, KeyError, EOFError) as exc:
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             raise ValueError(f"{path}: unreadable frame file ({exc})") from None
         weights = _reorder(weights, names, path)
         if samples is not None:

@@ -5,6 +5,7 @@ without ROS skips this file.
 """
 from __future__ import annotations
 
+import array
 import os
 import time
 from pathlib import Path
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 
 rclpy = pytest.importorskip("rclpy", reason="rclpy not installed (scripts/build_ros.sh)")
-msg = pytest.importorskip("talking_face_ros.msg", reason="messages not built (scripts/build_ros.sh)")
+msg = pytest.importorskip("talking_face_ros.msg", reason="messages not built: scripts/build_ros.sh")
 
 from rclpy.serialization import deserialize_message, serialize_message  # noqa: E402
 
@@ -30,7 +31,11 @@ def _frame(index: int) -> msg.BlendshapeFrame:
     frame.frame_index = 2**40 + index  # beyond 32 bits: the field is uint64
     frame.fps = 30.0
     frame.names = list(ARKIT_NAMES)
-    frame.weights = np.linspace(0.0, 1.0, len(ARKIT_NAMES), dtype=np.float32)
+    # array.array with the field's typecode passes the optional field checks
+    # (ROS_PYTHON_CHECK_FIELDS=1), which refuse numpy scalars; a bare numpy array passes only
+    # unchecked.
+    weights = np.linspace(0.0, 1.0, len(ARKIT_NAMES), dtype=np.float32)
+    frame.weights = array.array("f", weights.tobytes())
     frame.speaking = True
     frame.utterance_id = 7
     frame.emotion = "a little sad, but hopeful"
@@ -102,7 +107,8 @@ def test_audio_chunk_round_trip_keeps_int16_extremes():
     right = np.arange(32767, 32767 - 320, -1, dtype=np.int16)
     samples = np.stack([left, right], axis=1).reshape(-1)
     chunk = msg.AudioChunk(stream_id="mic", sequence=41, utterance_id=3, utterance_start=True,
-                           utterance_end=False, sample_rate=16000, channels=2, samples=samples)
+                           utterance_end=False, sample_rate=16000, channels=2,
+                           samples=array.array("h", samples.tobytes()))
     back = deserialize_message(serialize_message(chunk), msg.AudioChunk)
     assert back == chunk
     got = np.frombuffer(back.samples, dtype=np.int16).reshape(-1, back.channels)
@@ -113,7 +119,7 @@ def test_audio_chunk_round_trip_keeps_int16_extremes():
 
 def test_audio_samples_cost_two_bytes_each_on_the_wire():
     empty = len(serialize_message(msg.AudioChunk(sample_rate=16000, channels=1)))
-    chunk = msg.AudioChunk(sample_rate=16000, channels=1, samples=np.zeros(320, dtype=np.int16))
+    chunk = msg.AudioChunk(sample_rate=16000, channels=1, samples=array.array("h", bytes(640)))
     assert len(serialize_message(chunk)) - empty == 2 * 320
 
 
@@ -132,7 +138,8 @@ def test_publish_and_receive_a_frame(monkeypatch):
     from rclpy.qos import QoSProfile, ReliabilityPolicy
 
     monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    monkeypatch.setenv("FASTDDS_DEFAULT_PROFILES_FILE", str(REPO / "config" / "fastdds_localhost.xml"))
+    profile = REPO / "config" / "fastdds_localhost.xml"  # quick discovery, see the file
+    monkeypatch.setenv("FASTDDS_DEFAULT_PROFILES_FILE", str(profile))
     context = rclpy.Context()
     rclpy.init(context=context)
     try:

@@ -79,7 +79,8 @@ def test_bilabials_always_seal_the_lips(tl, fps, emotion, intensity, style, seed
     n = frame_count(duration, fps)
     loudness = np.random.default_rng(seed).uniform(0.0, 0.3, n) if loud else None
     m = phonemes_to_blendshapes(segs, duration=duration, fps=fps, emotion=emotion, intensity=intensity,
-                                style=style, seed=seed, loudness=loudness, loudness_rate=fps if loud else None)
+                                style=style, seed=seed, loudness=loudness,
+                                loudness_rate=fps if loud else None)
     assert m.shape == (n, NUM_BLENDSHAPES) and m.dtype == np.float32
     assert np.all(np.isfinite(m)) and m.min() >= 0.0 and m.max() <= 1.0
     closed = lips_closed(m)
@@ -92,7 +93,8 @@ def test_bilabials_always_seal_the_lips(tl, fps, emotion, intensity, style, seed
 
 def test_twenty_ms_bilabial_between_frames_in_wide_open_speech():
     # /b/ of 20 ms falls between frames 15 (0.500 s) and 16 (0.533 s); surprise holds the jaw open.
-    segs = [PhonemeSegment("AA", 0.2, 0.505), PhonemeSegment("B", 0.505, 0.525), PhonemeSegment("AA", 0.525, 0.8)]
+    segs = [PhonemeSegment("AA", 0.2, 0.505), PhonemeSegment("B", 0.505, 0.525),
+            PhonemeSegment("AA", 0.525, 0.8)]
     style = SpeakingStyle(articulation=1.4, jaw_bias=1.3)
     m = phonemes_to_blendshapes(segs, duration=1.0, emotion="surprised", intensity=3, style=style)
     gap = lip_gap(m)
@@ -147,16 +149,13 @@ def test_open_vowels_open_the_lips_more_than_close_vowels():
 def test_anticipatory_rounding_spreads_over_preceding_consonants():
     def pucker(v):
         segs, duration = timeline(("SIL", 0.3), ("IY", 0.15), ("S", 0.08), ("T", 0.06), (v, 0.2))
-        m = phonemes_to_blendshapes(segs, duration=duration)
-        return w(m), segs
-
-    def w(m):
-        return m[:, INDEX["mouthPucker"]]
+        return w(phonemes_to_blendshapes(segs, duration=duration), "mouthPucker"), segs
 
     round_, segs = pucker("UW")
     spread, _ = pucker("IY")
     onset = segs[-1].start
-    before = np.flatnonzero((np.arange(len(round_)) / FPS >= segs[2].start) & (np.arange(len(round_)) / FPS < onset))
+    times = np.arange(len(round_)) / FPS
+    before = np.flatnonzero((times >= segs[2].start) & (times < onset))
     # During /s t/, before the vowel is heard, the lips already round for /u/ (not for /i/).
     assert np.all(round_[before] > spread[before])
     assert round_[before[-1]] > 0.5 * round_[centre_frame(segs[-1])] > 0.2
@@ -217,9 +216,9 @@ def test_smooth_motion_and_lag_within_one_frame():
         if s.phone in VOWELS:
             openness[(times >= s.start) & (times < s.end)] = VOWEL_OPENNESS[s.phone]
     g, o = gap - gap.mean(), openness - openness.mean()
-    lags = np.arange(-5, 6)
+    lags = np.arange(-5, 6)  # negative: the lips move before the sound
     cc = [np.dot(g[max(0, k): len(g) + min(0, k)], o[max(0, -k): len(o) + min(0, -k)]) for k in lags]
-    assert abs(lags[int(np.argmax(cc))]) <= 1
+    assert lags[int(np.argmax(cc))] in (-1, 0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -265,6 +264,16 @@ def test_expression_intensity_scales_the_layer(emotion):
 
 def silent_face(emotion, intensity=3, duration=3.0, **kw):
     return phonemes_to_blendshapes([], duration=duration, emotion=emotion, intensity=intensity, **kw)
+
+
+@pytest.mark.parametrize("emotion", [e for e in EMOTIONS if e != "neutral"])
+def test_the_face_shows_the_expression_layer(emotion):
+    m = silent_face(emotion, intensity=2, seed=11)
+    face = np.median(m[30:60], axis=0)  # 1-2 s: past the onset, before the offset; median skips blinks
+    layer = expression_layer(emotion, 2)
+    keep = indices([n for n in ARKIT_NAMES if not n.startswith("eyeLook")])
+    assert np.abs(face[keep] - layer[keep]).max() < 0.1
+    assert np.corrcoef(face[keep], layer[keep])[0, 1] > 0.97
 
 
 def test_expression_appears_over_time_with_onset_and_offset():
@@ -395,7 +404,8 @@ def test_left_and_right_match_except_gaze(emotion):
         if name.endswith("Left") and not name.startswith("eyeLook"):
             np.testing.assert_array_equal(w(m, name), w(m, mirror_name(name)), err_msg=name)
     contempt = phonemes_to_blendshapes(segs, duration=duration, emotion="contemptuous", intensity=3)
-    assert np.all(w(contempt, "mouthDimpleRight", slice(15, None)) > w(contempt, "mouthDimpleLeft", slice(15, None)))
+    after_onset = slice(15, None)
+    assert np.all(w(contempt, "mouthDimpleRight", after_onset) > w(contempt, "mouthDimpleLeft", after_onset))
 
 
 def test_deterministic_and_seeds_change_only_eyes_and_wobble():

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,7 +140,7 @@ def read_utterance(path) -> tuple[np.ndarray, np.ndarray, list[PhonemeSegment]]:
             fields = {k: z[k] for k in ("audio", "blendshapes", "phone", "phone_start", "phone_end")}
     except KeyError as exc:
         raise ValueError(f"{path}: missing field {exc}") from None
-    except (OSError, ValueError, EOFError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise ValueError(f"{path}: unreadable utterance file ({exc})") from None
     bs = fields["blendshapes"]
     if bs.ndim != 2 or bs.shape[1] != NUM_BLENDSHAPES:

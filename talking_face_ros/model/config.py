@@ -104,7 +104,7 @@ class PredictorConfig:
     dim: int = 256  # channels at the low and high rates
     heads: int = 4  # attention heads (dim must be divisible by it)
     kernel: int = 5  # temporal kernel of the frame- and low-rate conv blocks (odd)
-    high_kernel: int = 3  # temporal kernel of the high-rate conv blocks (odd)
+    high_kernel: int = 1  # temporal kernel of the high-rate blocks (1: attention alone mixes time)
     frame_blocks: int = 1  # conv blocks on the speech features at the frame rate
     trunk_blocks: int = 2  # conv blocks of the shared speech trunk at the low rate
     high_layers: int = 2  # conv + windowed-attention layers of the high-code head

@@ -64,8 +64,12 @@ class Reach:
 
     @staticmethod
     def interp(fine: int, coarse: int) -> "Reach":
-        """Linear interpolation ``coarse`` -> ``fine``: the two coarse steps whose centres are nearest."""
-        return Reach(coarse + (coarse - fine + 1) // 2, coarse)
+        """Linear interpolation ``coarse`` -> ``fine``: the two coarse steps whose centres are nearest.
+
+        Their centres lie within ``coarse`` frames of the fine step's centre; a centre is
+        (stride - 1) / 2 frames after its anchor, hence the asymmetry.
+        """
+        return Reach(coarse + (coarse - fine + 1) // 2, coarse - (coarse - fine) // 2)
 
 
 # ---------------------------------------------------------------------------------------------

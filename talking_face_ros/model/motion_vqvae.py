@@ -259,16 +259,20 @@ class HierarchicalMotionVQVAE(nn.Module):
         return pad_time(motion * fmask[..., None], Tp), masks, T
 
     def code_masks(self, frame_mask: Tensor, padded: int) -> dict[str, Tensor]:
-        """Real-step masks at the frame, low and high rates for a frame mask padded to ``padded``."""
+        """Real-step masks at the frame, low and (two levels) high rates, frames padded to ``padded``."""
         m = pad_time(frame_mask, padded)
-        return {"frame": m, "low": downsample_mask(m, self.config.low_stride),
-                "high": downsample_mask(m, self.config.high_stride)}
+        masks = {"frame": m, "low": downsample_mask(m, self.config.low_stride)}
+        if self.hierarchical:
+            masks["high"] = downsample_mask(m, self.config.high_stride)
+        return masks
 
     def _conditions(self, identity, text, B, T, masks, *, drop) -> dict[str, Tensor]:
         cond = self.conditioner(identity, text, batch=B, frames=T, drop=drop)
         cond = pad_time(cond, masks["frame"].shape[1]) * masks["frame"][..., None]
-        return {"frame": cond, "low": pool_time(cond, masks["frame"], self.config.low_stride),
-                "high": pool_time(cond, masks["frame"], self.config.high_stride)}
+        conds = {"frame": cond, "low": pool_time(cond, masks["frame"], self.config.low_stride)}
+        if self.hierarchical:
+            conds["high"] = pool_time(cond, masks["frame"], self.config.high_stride)
+        return conds
 
     def _encode(self, motion: Tensor, masks) -> tuple[Tensor, Tensor | None]:
         fm, lm = masks["frame"], masks["low"]

@@ -231,8 +231,9 @@ class CodePredictor(nn.Module):
         cond = self.conditioner(identity, text, batch=B, frames=T, drop=drop)
         cond = pad_time(cond, Tp) * masks["frame"][..., None]
         v = self.vqvae.config
-        conds = {"low": pool_time(cond, masks["frame"], v.low_stride),
-                 "high": pool_time(cond, masks["frame"], v.high_stride)}
+        conds = {"low": pool_time(cond, masks["frame"], v.low_stride)}
+        if self.hierarchical:
+            conds["high"] = pool_time(cond, masks["frame"], v.high_stride)
         return pad_time(speech, Tp) * masks["frame"][..., None], masks, conds, T
 
     def _trunk(self, speech: Tensor, masks, conds) -> Tensor:

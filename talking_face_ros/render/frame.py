@@ -31,7 +31,7 @@ class Camera:
     distance: float  # from the camera to ``center``
     focal: float  # pixels
     offset: tuple  # pixel position of the optical axis (x, y)
-    yaw: float = 0.0  # degrees; positive turns the face toward the viewer's left (its right)
+    yaw: float = 0.0  # degrees; positive turns the face toward the viewer's right (its left)
     pitch: float = 0.0  # degrees; positive tilts the face down, showing more of the top
 
     def rotation(self) -> np.ndarray:

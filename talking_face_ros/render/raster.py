@@ -54,6 +54,7 @@ def rasterize(
     values = np.concatenate([np.asarray(depth, np.float64)[tri[ids]][..., None],
                              colors[tri[ids]].astype(np.float64)], axis=2)  # (n, 3, 1 + C)
     planes = _planes(px[ids], py[ids], area[ids], values)  # (n, 3, 1 + C)
+    zplane, cplanes = np.ascontiguousarray(planes[:, :, 0]), np.ascontiguousarray(planes[:, :, 1:])
 
     # (triangle, row) pairs and the span of pixel centres covered on each row.
     heights = row1[ids] - row0[ids] + 1
@@ -77,13 +78,12 @@ def rasterize(
         y = row[r]
         t = t_of_row[r]
         xc, yc = (x + 0.5).astype(np.float32), (y + 0.5).astype(np.float32)
-        pl = planes[t]  # (m, 3, 1 + C) float32
-        z = pl[:, 0, 0] * xc + pl[:, 1, 0] * yc + pl[:, 2, 0]
+        z = zplane[t, 0] * xc + zplane[t, 1] * yc + zplane[t, 2]
         pix = y * width + x
         np.minimum.at(zbuf, pix, z)
         win = z <= zbuf[pix]
-        pl, xc, yc, pix = pl[win, :, 1:], xc[win, None], yc[win, None], pix[win]
-        image[pix] = pl[:, 0] * xc + pl[:, 1] * yc + pl[:, 2]
+        pl, pix = cplanes[t[win]], pix[win]
+        image[pix] = pl[:, 0] * xc[win, None] + pl[:, 1] * yc[win, None] + pl[:, 2]
         covered[pix] = True
         start = stop
     return image.reshape(height, width, channels), covered.reshape(height, width)

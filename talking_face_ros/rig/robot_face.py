@@ -81,6 +81,13 @@ def head_z(x, y):
 S_LIP = -np.cos(np.pi * np.arange(N_LIP) / (N_LIP - 1))  # -1 (right corner) .. +1 (left corner)
 S_LIP[(N_LIP - 1) // 2] = 0.0
 S_LID = np.linspace(-1.0, 1.0, LID_COLS)  # -x .. +x across each eye
+UPPER_LID_REST, LOWER_LID_REST = (0.78, -0.38), (-0.88, 0.25)  # lid edges, see _lid_line
+
+
+def _lid_line(middle: float, ends: float) -> np.ndarray:
+    """A lid edge across the eye: height ``middle`` at the centre, ``middle + ends`` at the
+    sides (units of EYE_R above the eye centre); upper lids arch, lower lids dip."""
+    return middle + ends * S_LID**2
 
 
 @dataclass
@@ -148,7 +155,8 @@ def _left_motions() -> dict[str, Motion]:
 
     # Eyes: lids are given as edge heights (units of EYE_R) across the eye.
     m["eyeBlinkLeft"] = Motion(eyes={"left": EyeMove(
-        upper=(-0.30 - 0.05 * s2) - (0.70 - 0.35 * s2), lower=(-0.25 + 0.05 * s2) - (-0.86 + 0.25 * s2))})
+        upper=_lid_line(-0.30, -0.05) - _lid_line(*UPPER_LID_REST),
+        lower=_lid_line(-0.25, 0.05) - _lid_line(*LOWER_LID_REST))})
     # Gaze shifts keep the iris (radius 0.46) on the sclera even when two combine.
     m["eyeLookDownLeft"] = Motion(eyes={"left": EyeMove(gaze=(0.0, -0.28), upper=lid0 - 0.28,
                                                         lower=lid0 - 0.04)})
@@ -157,8 +165,8 @@ def _left_motions() -> dict[str, Motion]:
     m["eyeLookOutLeft"] = Motion(eyes={"left": EyeMove(gaze=(0.36, 0.0))})
     m["eyeSquintLeft"] = Motion(eyes={"left": EyeMove(upper=lid0 - 0.12, lower=0.36 - 0.1 * s2)},
                                 bumps=[(EYE_X + 0.6, EYE_Y - 2.6, 1.3, (0.0, 0.2, 0.05))])
-    m["eyeWideLeft"] = Motion(eyes={"left": EyeMove(upper=(1.02 - 0.2 * s2) - (0.70 - 0.35 * s2),
-                                                     lower=(-1.0 + 0.1 * s2) - (-0.86 + 0.25 * s2))})
+    m["eyeWideLeft"] = Motion(eyes={"left": EyeMove(upper=_lid_line(1.0, -0.2) - _lid_line(*UPPER_LID_REST),
+                                                     lower=_lid_line(-1.0, 0.1) - _lid_line(*LOWER_LID_REST))})
 
     # Cheeks and nose: skin bumps (the blush discs and the nose ride on the skin).
     m["cheekPuff"] = Motion(
@@ -175,13 +183,11 @@ def _left_motions() -> dict[str, Motion]:
         brows={"left": ((0.0, -0.2, 0.0), (0.0, -0.05, 0.0))})
 
     # Jaw: rigid moves of everything attached to the jaw (angle solved in _Face).
-    m["jawOpen"] = Motion(jaw_angle=1.0)  # placeholder scale, replaced by the solved angle
     m["jawForward"] = Motion(jaw_shift=np.array([0.0, 0.0, 0.7]))
     m["jawLeft"] = Motion(jaw_shift=np.array([0.9, 0.0, 0.0]))
     m["tongueOut"] = Motion(tongue_out=1.0)
 
     # Mouth: lip centre lines (x, y, z per sample) and thickness.
-    m["mouthClose"] = Motion()  # built from the jaw in _Face (closes the lips against jawOpen)
     m["mouthFunnel"] = Motion(
         upper=_vec(S_LIP, (-0.66, 0, 0)) + _vec(1 - 0.5 * S_LIP**2, (0, 0, 0.9)) + _vec(_ROUND, (0, 0.6, 0)),
         lower=_vec(S_LIP, (-0.66, 0, 0)) + _vec(1 - 0.5 * S_LIP**2, (0, 0, 0.9)) + _vec(_ROUND, (0, -0.75, 0)),
@@ -224,8 +230,18 @@ def _left_motions() -> dict[str, Motion]:
     return m
 
 
-def _all_motions() -> dict[str, Motion]:
+def _all_motions(face: "_Face") -> dict[str, Motion]:
+    """All 52 motions, lip-gap calibrated; Right ones mirror the calibrated Left ones."""
     left = _left_motions()
+    left["jawOpen"] = Motion(jaw_angle=face.jaw_angle)
+    # mouthClose: upper lip down and lower lip up along the jaw's own path, sized so that
+    # mouthClose = 0.84 * jawOpen shuts the lips all along the mouth (ICT's ratio).
+    ratio = float(-GAP_PER_WEIGHT[INDEX["mouthClose"]] / GAP_PER_WEIGHT[INDEX["jawOpen"]])
+    jaw_u = face._rotate(face.cu, face.jaw_angle) - face.cu
+    jaw_l = face._rotate(face.cl, face.jaw_angle) - face.cl
+    share = np.sqrt(1 - S_LIP**2)[:, None]  # where the jaw opens the lips (0 at the corners)
+    left["mouthClose"] = Motion(upper=ratio * 0.35 * share * jaw_u, lower=-ratio * 0.65 * share * jaw_l)
+    left = {name: _calibrated(face, name, mo) for name, mo in left.items()}
     motions = {}
     for name in ARKIT_NAMES:
         if name in left:
@@ -477,9 +493,7 @@ class _Face:
     @staticmethod
     def _lid_edge(upper: bool, delta: np.ndarray) -> np.ndarray:
         """Lid edge heights (units of EYE_R above the eye centre) at rest + ``delta``."""
-        s2 = S_LID**2
-        rest = (0.70 - 0.35 * s2) if upper else (-0.86 + 0.25 * s2)
-        return rest + delta
+        return _lid_line(*(UPPER_LID_REST if upper else LOWER_LID_REST)) + delta
 
     @staticmethod
     def _lid(eye, upper: bool, edge: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -635,16 +649,22 @@ class _Face:
 
     @staticmethod
     def _bumps(bumps, v):
+        """Smooth bumps centred on the skin; zero beyond 2 sigma, so a bump near the eyes never
+        reaches the mouth (a Gaussian's tail would)."""
         d = np.zeros_like(v)
         for x, y, sigma, vec in bumps:
             c = np.array([x, y, float(head_z(x, y))])
-            w = np.exp(-((v - c) ** 2).sum(-1) / sigma**2)
+            w = np.clip(1.0 - ((v - c) ** 2).sum(-1) / (2.0 * sigma) ** 2, 0.0, None) ** 3
             d += w[:, None] * np.asarray(vec, np.float64)
         return d
 
 
 def _calibrated(face: _Face, name: str, mo: Motion) -> Motion:
-    """``mo`` with a midline lip correction so its gap change equals ICT's ``GAP_PER_WEIGHT``."""
+    """``mo`` with a midline lip correction so its gap change equals ICT's ``GAP_PER_WEIGHT``.
+
+    The correction bends the lip middle (zero at the corners); for a Left shape it leans to
+    the left half, so the other side stays as designed.
+    """
     up, lo = face.midline_index(True), face.midline_index(False)
     iu = [p.name for p in face.parts].index("upper_lip")
     il = [p.name for p in face.parts].index("lower_lip")
@@ -659,24 +679,16 @@ def _calibrated(face: _Face, name: str, mo: Motion) -> Motion:
     k = (N_LIP - 1) // 2
     mu, ml = abs(mo.upper[k, 1]) + 1e-9, abs(mo.lower[k, 1]) + 1e-9
     share_up = mu / (mu + ml)
+    profile = _BUMP * (1.0 + S_LIP) ** 2 if name.endswith("Left") else _BUMP
     upper, lower = mo.upper.copy(), mo.lower.copy()
-    upper[:, 1] += share_up * error * _BUMP
-    lower[:, 1] -= (1 - share_up) * error * _BUMP
+    upper[:, 1] += share_up * error * profile
+    lower[:, 1] -= (1 - share_up) * error * profile
     return replace(mo, upper=upper, lower=lower)
 
 
 def _build() -> LinearRig:
     face = _Face()
-    motions = _all_motions()
-    motions["jawOpen"] = Motion(jaw_angle=face.jaw_angle)
-    # mouthClose: upper lip down and lower lip up along the jaw's own path, sized so that
-    # mouthClose = 0.84 * jawOpen shuts the lips all along the mouth (ICT's ratio).
-    ratio = float(-GAP_PER_WEIGHT[INDEX["mouthClose"]] / GAP_PER_WEIGHT[INDEX["jawOpen"]])
-    jaw_u = face._rotate(face.cu, face.jaw_angle) - face.cu
-    jaw_l = face._rotate(face.cl, face.jaw_angle) - face.cl
-    share = np.sqrt(1 - S_LIP**2)[:, None]  # where the jaw opens the lips (0 at the corners)
-    motions["mouthClose"] = Motion(upper=ratio * 0.35 * share * jaw_u, lower=-ratio * 0.65 * share * jaw_l)
-    motions = {n: _calibrated(face, n, motions[n]) for n in ARKIT_NAMES}
+    motions = _all_motions(face)
 
     offsets = [face.offsets(motions[n]) for n in ARKIT_NAMES]
     neutral = np.concatenate([p.verts for p in face.parts])
@@ -693,12 +705,17 @@ def _build() -> LinearRig:
         if p.name == "skin":
             regions.setdefault("face", []).append(ids[p.params["face"]])
             regions.setdefault("upper_face", []).append(ids[p.params["upper_face"]])
-        if p.name == "upper_lip":
-            upper_mid = start + face.midline_index(True)
-        if p.name == "lower_lip":
-            lower_mid = start + face.midline_index(False)
+        if p.name in ("upper_lip", "lower_lip"):  # inner edge of each lip, right corner to left
+            upper = p.name == "upper_lip"
+            ring = 3 * N_LIP_RING // 4 if upper else N_LIP_RING // 4
+            regions["lip_inner_upper" if upper else "lip_inner_lower"] = [start + ring + N_LIP_RING * np.arange(N_LIP)]
+            if upper:
+                upper_mid = start + face.midline_index(True)
+            else:
+                lower_mid = start + face.midline_index(False)
         start += len(p.verts)
-    regions = {k: np.sort(np.concatenate(v)).astype(np.int32) for k, v in regions.items()}
+    regions = {k: (np.concatenate(v) if k.startswith("lip_inner") else np.sort(np.concatenate(v))).astype(np.int32)
+               for k, v in regions.items()}
     regions["lip_midline"] = np.array([upper_mid, lower_mid], np.int32)
     return LinearRig(neutral=neutral, triangles=np.concatenate(tris), deltas=deltas, regions=regions,
                      name="robot_face", units="cm", colors=np.clip(colors, 0, 1))

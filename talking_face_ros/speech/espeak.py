@@ -162,7 +162,15 @@ _SynthCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), 
 
 
 class _Synthesiser:
-    """The process's one espeak-ng instance; every call happens under _LOCK."""
+    """The process's one espeak-ng instance.
+
+    espeak-ng carries state from one utterance to the next that no API call resets (the pitch
+    flutter phase, the glottal pulse phase, echo and breath-noise filters), so the same text
+    comes out a few samples different every time. To make synthesis a pure function of its
+    input, this process only initialises the library and selects voices; each utterance is
+    spoken by a forked child that starts from that untouched state, sends back the audio and
+    events through a pipe and exits. The fork costs a few milliseconds per utterance.
+    """
 
     def __init__(self):
         name = ctypes.util.find_library("espeak-ng") or "libespeak-ng.so.1"
@@ -187,57 +195,110 @@ class _Synthesiser:
             raise RuntimeError("espeak_Initialize failed: is espeak-ng-data installed?")
         self.lib = lib
         self.rate = int(rate)  # 22050 for espeak-ng's own voices
-        self._chunks: list[np.ndarray] = []
-        self._events: list[tuple[int, str]] = []
+        self._chunks: list[bytes] = []
+        self._events: list[str] = []
         self._callback = _SynthCallback(self._on_synth)  # kept referenced: C holds the pointer
         lib.espeak_SetSynthCallback(self._callback)
-        # rand() drives espeak's breath/aspiration noise; seeding it before every call makes the
-        # output a pure function of the input (libc is shared with the library).
+        # rand() drives espeak's breath noise; the child seeds it so the noise repeats too.
         self._libc = ctypes.CDLL(None)
-        self._voice = None
+        self._voices: set[str] = set()
 
+    # -- in this process ------------------------------------------------------------------
+    def check_voice(self, espeak_name: str) -> None:
+        """Fail early on unknown voices; also loads the voice's data once for the children."""
+        if espeak_name not in self._voices:
+            if self.lib.espeak_SetVoiceByName(espeak_name.encode()) != _EE_OK:
+                raise ValueError(f"espeak-ng has no voice {espeak_name!r} (see 'espeak-ng --voices=en')")
+            self._voices.add(espeak_name)
+
+    def synth(self, espeak_name: str, text: str, prosody: Prosody) -> tuple[np.ndarray, list[tuple[int, str]]]:
+        self.check_voice(espeak_name)
+        payload = _in_child(lambda: self._synth_here(espeak_name, text, prosody))
+        n_pcm = int.from_bytes(payload[:8], "little")
+        pcm = np.frombuffer(payload[8:8 + 2 * n_pcm], dtype=np.int16).copy()
+        events = []
+        for line in payload[8 + 2 * n_pcm:].decode("utf-8", "replace").splitlines():
+            sample, mnemonic = line.split("\t", 1)
+            events.append((int(sample), mnemonic))
+        return pcm, events
+
+    def phonemes(self, espeak_name: str, text: str) -> list[str]:
+        """espeak's mnemonics for text, one string per clause, phonemes separated by "|"."""
+        self.check_voice(espeak_name)
+        payload = _in_child(lambda: self._phonemes_here(espeak_name, text))
+        return payload.decode("utf-8", "replace").split("\n") if payload else []
+
+    # -- in the forked child ----------------------------------------------------------------
     def _on_synth(self, wav, n, events) -> int:
         if n > 0 and wav:
-            self._chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
+            self._chunks.append(ctypes.string_at(wav, 2 * n))
         i = 0
         while events[i].type != _EVENT_LIST_TERMINATED:
             e = events[i]
             if e.type == _EVENT_PHONEME:
-                self._events.append((int(e.sample), e.id.decode("utf-8", "replace")))
+                self._events.append(f"{int(e.sample)}\t{e.id.decode('utf-8', 'replace')}")
             i += 1
         return 0  # 0 = continue synthesis
 
-    def set_voice(self, espeak_name: str) -> None:
-        if True:
-            if self.lib.espeak_SetVoiceByName(espeak_name.encode()) != _EE_OK:
-                raise ValueError(f"espeak-ng has no voice {espeak_name!r} (see 'espeak-ng --voices=en')")
-            self._voice = espeak_name
-
-    def synth(self, text: str, prosody: Prosody) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    def _synth_here(self, espeak_name: str, text: str, prosody: Prosody) -> bytes:
         lib = self.lib
+        if lib.espeak_SetVoiceByName(espeak_name.encode()) != _EE_OK:
+            raise ValueError(f"espeak-ng has no voice {espeak_name!r}")
         for param, value in ((_RATE, prosody.speed), (_VOLUME, prosody.volume), (_PITCH, prosody.pitch),
                              (_RANGE, prosody.range), (_PUNCTUATION, 0), (_WORDGAP, 0)):
             lib.espeak_SetParameter(param, int(value), 0)
-        self._chunks, self._events = [], []
         self._libc.srand(0)
         data = text.encode("utf-8") + b"\0"
         err = lib.espeak_Synth(data, len(data), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
         if err != _EE_OK:
             raise RuntimeError(f"espeak_Synth failed with code {err}")
-        audio = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
-        return audio, self._events
+        pcm = b"".join(self._chunks)
+        return (len(pcm) // 2).to_bytes(8, "little") + pcm + "\n".join(self._events).encode("utf-8")
 
-    def phonemes(self, text: str) -> list[str]:
-        """espeak's mnemonics for text, words separated by spaces (no audio)."""
+    def _phonemes_here(self, espeak_name: str, text: str) -> bytes:
+        self.lib.espeak_SetVoiceByName(espeak_name.encode())
         buf = ctypes.create_string_buffer(text.encode("utf-8") + b"\0")
         ptr = ctypes.c_void_p(ctypes.addressof(buf))
         out = []
         while ptr.value:
-            # phonememode: separator character in bits 8..23 -> phonemes separated by "|"
+            # phonememode: a separator character in bits 8..23 -> phonemes separated by "|"
             res = self.lib.espeak_TextToPhonemes(ctypes.byref(ptr), _CHARS_UTF8, ord("|") << 8)
             if res:
                 out.append(res.decode("utf-8", "replace"))
-        return out
+        return "\n".join(out).encode("utf-8")
+
+
+def _in_child(work) -> bytes:
+    """Run work() in a forked child and return the bytes it produced (see _Synthesiser)."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: never returns
+        status = 0
+        try:
+            os.close(read_fd)
+            try:
+                payload = b"\x00" + work()
+            except BaseException as e:  # report any failure to the parent, then exit
+                payload, status = b"\x01" + f"{type(e).__name__}: {e}".encode("utf-8", "replace"), 1
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(write_fd, view):]
+            os.close(write_fd)
+        finally:
+            os._exit(status)
+    os.close(write_fd)
+    chunks = []
+    with os.fdopen(read_fd, "rb") as pipe:
+        while chunk := pipe.read(1 << 20):
+            chunks.append(chunk)
+    _, wait_status = os.waitpid(pid, 0)
+    payload = b"".join(chunks)
+    if not payload:
+        raise RuntimeError(f"espeak-ng child process died (wait status {wait_status})")
+    if payload[:1] == b"\x01":
+        message = payload[1:].decode("utf-8", "replace")
+        raise (ValueError if message.startswith("ValueError") else RuntimeError)(f"espeak-ng: {message}")
+    return payload[1:]
 
 
 _LOCK = threading.Lock()
@@ -245,8 +306,8 @@ _SYNTH: _Synthesiser | None = None
 
 
 def _reset_after_fork() -> None:
-    # A forked child inherits the parent's initialised library (synchronous mode has no threads,
-    # so its state is consistent) but must not inherit a lock some parent thread held.
+    # A forked worker inherits the initialised, never-used library, which is exactly the state
+    # synthesis starts from; it must not inherit a lock that some parent thread held.
     global _LOCK
     _LOCK = threading.Lock()
 
@@ -286,8 +347,7 @@ def synthesize(text: str, *, voice: "VoiceConfig", prosody: Prosody | None = Non
     prosody = prosody if prosody is not None else Prosody.of_voice(voice)
     with _LOCK:
         synth = _synthesiser()
-        synth.set_voice(voice.espeak_name)
-        pcm, events = synth.synth(text, prosody)
+        pcm, events = synth.synth(voice.espeak_name, text, prosody)
         native_rate = synth.rate
     if len(pcm) == 0:
         raise ValueError(f"espeak-ng produced no audio for {text!r}")
@@ -395,9 +455,7 @@ def text_to_espeak(text: str, *, language: str = "en-us") -> list[list[str]]:
     if not text.strip():
         return []
     with _LOCK:
-        synth = _synthesiser()
-        synth.set_voice(language)
-        clauses = synth.phonemes(text)
+        clauses = _synthesiser().phonemes(language, text)
     words = []
     for clause in clauses:
         for word in clause.split():

@@ -60,7 +60,8 @@ ARTICULATION_GAIN: dict[str, float] = {
 # Which way the brows go on an emphasised syllable: down when the emotion already lowers them.
 EMPHASIS_LOWERS_BROWS = frozenset({"angry", "disgusted"})
 
-UPPER_COLUMNS = np.array([INDEX[n] for n in UPPER_FACE] + [INDEX["cheekSquintLeft"], INDEX["cheekSquintRight"]])
+# Columns that follow the upper-face wobble (cheekSquint moves with the eyes, AU6).
+UPPER_COLUMNS = np.array([INDEX[n] for n in UPPER_FACE + ("cheekSquintLeft", "cheekSquintRight")])
 ONSET_S = 0.45  # expression ramps in over this long (shorter clips: a third of the clip)
 ONSET_FLOOR = 0.3  # level at the very first frame: the speaker is already in the mood
 OFFSET_S = 1.0  # over the last second (or third of the clip) the expression eases ...

@@ -30,12 +30,12 @@ LID_FOLLOWS_GAZE = 0.3  # blink weight per unit of downward gaze
 
 
 def _renewal_times(rng: np.random.Generator, mean: float, refractory: float, end: float, shape: float):
-    """Event times in [0, end) of a gamma renewal process started in its stationary phase."""
+    """Event times in [0, end) of a gamma renewal process, entered a random way into a gap."""
     refractory = min(refractory, 0.5 * mean)
     scale = (mean - refractory) / shape
     count = int(end / mean * 2 + 10)
     gaps = refractory + rng.gamma(shape, scale, count)
-    times = np.cumsum(gaps) - gaps[0] * rng.uniform()  # first event a random way into a gap
+    times = np.cumsum(gaps) - gaps[0] * rng.uniform()
     while times[-1] < end:  # rare: draw more until the clip is covered
         more = refractory + rng.gamma(shape, scale, count)
         times = np.concatenate([times, times[-1] + np.cumsum(more)])
@@ -47,9 +47,8 @@ def blinks(times: np.ndarray, *, rate: float, rng: np.random.Generator) -> np.nd
     end = float(times[-1]) + 1.0 if len(times) else 1.0
     if rate < 1e-3:  # fewer than one blink in 15 minutes: none
         return np.zeros(len(times))
-    start = _renewal_times(rng, 1.0 / rate, BLINK_REFRACTORY_S, end + BLINK_CLOSE_S, BLINK_SHAPE) - BLINK_CLOSE_S
-    depth = rng.uniform(0.85, 1.0, len(start))  # some blinks do not close fully
-    closed = start + BLINK_CLOSE_S
+    closed = _renewal_times(rng, 1.0 / rate, BLINK_REFRACTORY_S, end, BLINK_SHAPE)  # lids shut
+    depth = rng.uniform(0.85, 1.0, len(closed))  # some blinks do not close fully
     return event_envelope(times, closed, closed + BLINK_HOLD_S, rise=BLINK_CLOSE_S, fall=BLINK_OPEN_S,
                           amplitude=depth)
 
@@ -66,7 +65,7 @@ def gaze(times: np.ndarray, *, rng: np.random.Generator) -> np.ndarray:
     progress = (x * x * (3.0 - 2.0 * x))[:, None]
     previous = targets[np.maximum(k - 1, 0)]
     out = previous + (targets[k] - previous) * progress
-    drift = np.stack([slow_noise(times, rng, low=0.05, high=0.3), slow_noise(times, rng, low=0.05, high=0.3)], 1)
+    drift = np.stack([slow_noise(times, rng, low=0.05, high=0.3) for _ in range(2)], axis=1)
     return out + DRIFT * drift
 
 

@@ -31,7 +31,7 @@ from ..style import SpeakingStyle
 from . import expression
 from .coarticulation import articulate, event_envelope, time_pairs
 from .eyes import eye_layer
-from .visemes import CLOSURE
+from .visemes import CLOSURE, columns
 
 LEAD_S = 0.02  # the mouth runs ahead of the sound by this much (capped at half a frame)
 PRE_ROLL_S = 1.0  # silence assumed before the clip (the face starts from rest)
@@ -57,21 +57,15 @@ STYLE_RANGES = {
 }
 
 
-def _cols(*names: str) -> list[int]:
-    out = []
-    for n in names:
-        out += [INDEX[n]] if n in INDEX else [INDEX[n + "Left"], INDEX[n + "Right"]]
-    return out
-
-
 # ---------------------------------------------------------------------------------------------
 # Input checking and timeline preparation
 
 
 def _check_inputs(duration, fps, emotion, intensity, style, seed, loudness, loudness_rate):
-    if not (isinstance(duration, (int, float, np.floating, np.integer)) and math.isfinite(duration) and duration >= 0):
+    number = (int, float, np.floating, np.integer)
+    if not (isinstance(duration, number) and math.isfinite(duration) and duration >= 0):
         raise ValueError(f"duration must be a finite number of seconds >= 0, got {duration!r}")
-    if not (isinstance(fps, (int, float, np.floating, np.integer)) and math.isfinite(fps) and fps > 0):
+    if not (isinstance(fps, number) and math.isfinite(fps) and fps > 0):
         raise ValueError(f"fps must be a positive finite number, got {fps!r}")
     check_emotion(emotion, intensity)
     if not isinstance(style, SpeakingStyle):
@@ -137,7 +131,7 @@ def prominence(segments: list[PhonemeSegment], loudness=None, loudness_rate=None
     duration (stressed vowels are longer, and espeak-ng/aligners reflect that).
     """
     z = np.zeros(len(segments))
-    vowels = np.array([i for i, s in enumerate(segments) if s.phone in VOWELS and s.duration > 0], dtype=np.int64)
+    vowels = [i for i, s in enumerate(segments) if s.phone in VOWELS and s.duration > 0]
     if len(vowels) < 2:
         return z
     starts = np.array([segments[i].start for i in vowels])
@@ -171,10 +165,10 @@ def brow_emphasis(times, segments, z, *, emotion: str, activity: float) -> np.nd
     level = event_envelope(times, start - 0.05, start + 0.5 * span, rise=0.12, fall=0.3,
                            amplitude=BROW_EMPHASIS * activity * strength[hit])
     if emotion in expression.EMPHASIS_LOWERS_BROWS:
-        out[:, _cols("browDown")] = level[:, None]
+        out[:, columns("browDown")] = level[:, None]
     else:
         out[:, INDEX["browInnerUp"]] = 0.6 * level
-        out[:, _cols("browOuterUp")] = level[:, None]
+        out[:, columns("browOuterUp")] = level[:, None]
     return out
 
 
@@ -185,16 +179,16 @@ def brow_emphasis(times, segments, z, *, emotion: str, activity: float) -> np.nd
 def apply_style(face: np.ndarray, style: SpeakingStyle) -> np.ndarray:
     """Jaw-versus-lips share and mouth-width habit on the speech curves, then the resting face."""
     face[:, INDEX["jawOpen"]] *= style.jaw_bias
-    face[:, _cols("mouthLowerDown", "mouthUpperUp")] *= max(0.3, 2.0 - style.jaw_bias)
+    face[:, columns("mouthLowerDown", "mouthUpperUp")] *= max(0.3, 2.0 - style.jaw_bias)
     m = style.mouth_width
-    face[:, _cols("mouthStretch", "mouthSmile")] *= 1.0 + 0.5 * m
-    face[:, _cols("mouthPucker", "mouthFunnel")] *= 1.0 - 0.4 * m
+    face[:, columns("mouthStretch", "mouthSmile")] *= 1.0 + 0.5 * m
+    face[:, columns("mouthPucker", "mouthFunnel")] *= 1.0 - 0.4 * m
     np.clip(face, 0.0, 1.0, out=face)
     rest = np.zeros(NUM_BLENDSHAPES)
-    rest[_cols("mouthStretch")] = 0.06 * max(m, 0.0)
+    rest[columns("mouthStretch")] = 0.06 * max(m, 0.0)
     rest[INDEX["mouthPucker"]] = 0.06 * max(-m, 0.0)
-    rest[_cols("mouthSmile")] = 0.15 * max(style.smile_bias, 0.0)
-    rest[_cols("mouthFrown")] = 0.15 * max(-style.smile_bias, 0.0)
+    rest[columns("mouthSmile")] = 0.15 * max(style.smile_bias, 0.0)
+    rest[columns("mouthFrown")] = 0.15 * max(-style.smile_bias, 0.0)
     return expression.soft_add(face, rest[None, :])
 
 
@@ -203,10 +197,10 @@ def apply_style(face: np.ndarray, style: SpeakingStyle) -> np.ndarray:
 
 # Shapes that open the lips (positive gap) other than the jaw, in the order the seal gives them
 # up: first the mouth's own, then the expression's (nose wrinkle, cheek raise) as a last resort.
-_MOUTH_OPENERS = np.array(_cols(
+_MOUTH_OPENERS = np.array(columns(
     "mouthFunnel", "mouthLowerDown", "mouthUpperUp", "mouthRollUpper", "mouthShrugUpper", "jawForward",
 ))
-_FACE_OPENERS = np.array(_cols("noseSneer", "cheekSquint", "mouthSmile"))
+_FACE_OPENERS = np.array(columns("noseSneer", "cheekSquint", "mouthSmile"))
 _JAW, _CLOSE = INDEX["jawOpen"], INDEX["mouthClose"]
 
 
@@ -298,8 +292,8 @@ def phonemes_to_blendshapes(
                                                    activity=style.brow_activity))
     eyes = eye_layer(times, blink_rate=style.blink_rate, seed=seed)
     face = expression.soft_add(face, eyes)
-    lids = face[:, _cols("eyeBlink")].max(axis=1, keepdims=True)
-    face[:, _cols("eyeWide")] *= 1.0 - lids  # a closing lid cannot be held wide
+    lids = face[:, columns("eyeBlink")].max(axis=1, keepdims=True)
+    face[:, columns("eyeWide")] *= 1.0 - lids  # a closing lid cannot be held wide
 
     face = enforce_lip_closure(face, segments, curves[:, CLOSURE], fps=fps, lead=lead)
     return np.clip(face, 0.0, 1.0).astype(np.float32)

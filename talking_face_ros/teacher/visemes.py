@@ -34,7 +34,7 @@ CLOSURE = NUM_BLENDSHAPES
 NUM_CHANNELS = NUM_BLENDSHAPES + 1
 
 
-def _columns(*names: str) -> list[int]:
+def columns(*names: str) -> list[int]:
     """Column indices; a bare symmetric name (``mouthStretch``) means both sides."""
     out = []
     for n in names:
@@ -44,14 +44,14 @@ def _columns(*names: str) -> list[int]:
 
 # Which articulator moves each channel; -1: speech never moves it (brows, eyes, nose, cheeks).
 COLUMN_GROUP = np.full(NUM_CHANNELS, -1, dtype=np.int64)
-COLUMN_GROUP[_columns("jawOpen", "jawForward")] = JAW
-COLUMN_GROUP[_columns(
+COLUMN_GROUP[columns("jawOpen", "jawForward")] = JAW
+COLUMN_GROUP[columns(
     "mouthPress", "mouthRollLower", "mouthRollUpper", "mouthUpperUp", "mouthLowerDown",
     "mouthShrugLower", "mouthShrugUpper", "cheekPuff",
 )] = LIPS
 COLUMN_GROUP[CLOSURE] = LIPS
-COLUMN_GROUP[_columns("mouthPucker", "mouthFunnel", "mouthStretch", "mouthSmile", "mouthDimple")] = ROUNDING
-COLUMN_GROUP[_columns("tongueOut")] = TONGUE
+COLUMN_GROUP[columns("mouthPucker", "mouthFunnel", "mouthStretch", "mouthSmile", "mouthDimple")] = ROUNDING
+COLUMN_GROUP[columns("tongueOut")] = TONGUE
 GROUP_COLUMNS: tuple[np.ndarray, ...] = tuple(np.flatnonzero(COLUMN_GROUP == g) for g in range(len(GROUPS)))
 SPEECH_COLUMNS = np.flatnonzero(COLUMN_GROUP[:NUM_BLENDSHAPES] >= 0)
 
@@ -60,7 +60,7 @@ def pose(**weights: float) -> np.ndarray:
     """A target over the channels; ``mouthStretch=0.2`` sets both sides, ``closure`` the seal."""
     out = np.zeros(NUM_CHANNELS, dtype=np.float64)
     for name, w in weights.items():
-        out[[CLOSURE] if name == "closure" else _columns(name)] = w
+        out[[CLOSURE] if name == "closure" else columns(name)] = w
     return out
 
 
@@ -151,7 +151,8 @@ def _dom(jaw, lips, rounding, tongue, *, rates=(14.0, 22.0, 16.0, 25.0), ant=Non
     return Dominance((jaw, lips, rounding, tongue), tuple(ant), tuple(rates), core)
 
 
-_ROUNDED_VOWEL = _dom(1.0, 0.5, 1.2, 0.3, rates=(14.0, 20.0, 9.0, 25.0), ant=(14.0, 20.0, 6.0, 25.0), core=0.5)
+_ROUNDED_VOWEL = _dom(1.0, 0.5, 1.2, 0.3, rates=(14.0, 20.0, 9.0, 25.0), ant=(14.0, 20.0, 6.0, 25.0),
+                      core=0.5)
 _MILDLY_ROUNDED_VOWEL = _dom(1.0, 0.5, 0.6, 0.3, rates=(14.0, 20.0, 14.0, 25.0), core=0.5)
 _SPREAD_VOWEL = _dom(1.0, 0.5, 0.6, 0.3, rates=(14.0, 20.0, 14.0, 25.0), core=0.5)
 _NEUTRAL_VOWEL = _dom(1.0, 0.5, 0.4, 0.3, rates=(14.0, 20.0, 18.0, 25.0), core=0.5)
@@ -224,12 +225,14 @@ def _build_gestures() -> dict[str, tuple[Gesture, ...]]:
         if phone in _DIPHTHONGS:
             nucleus, glide_open, glide = _DIPHTHONGS[phone]
             table[phone] = (
-                Gesture(0.0, NUCLEUS_FRACTION, vowel_pose(VOWEL_OPENNESS[phone], **nucleus), _vowel_dominance(nucleus)),
+                Gesture(0.0, NUCLEUS_FRACTION, vowel_pose(VOWEL_OPENNESS[phone], **nucleus),
+                        _vowel_dominance(nucleus)),
                 Gesture(NUCLEUS_FRACTION, 1.0, vowel_pose(glide_open, **glide), _vowel_dominance(glide)),
             )
         elif phone in VOWEL_OPENNESS:
             lips = _VOWEL_LIPS[phone]
-            table[phone] = (Gesture(0.0, 1.0, vowel_pose(VOWEL_OPENNESS[phone], **lips), _vowel_dominance(lips)),)
+            target = vowel_pose(VOWEL_OPENNESS[phone], **lips)
+            table[phone] = (Gesture(0.0, 1.0, target, _vowel_dominance(lips)),)
         elif phone == SILENCE:
             dom = Dominance((1.0,) * 4, SILENCE_RATES, SILENCE_RATES, SILENCE_CORE)
             table[phone] = (Gesture(0.0, 1.0, _CONSONANT_TARGETS[phone], dom),)

@@ -1,0 +1,100 @@
+"""CPU cost of the speech and text encoders: milliseconds per second of audio / per sentence.
+
+    python bench/encoders.py [--seconds 10] [--repeats 5] [--threads 1 2]
+
+Wav2Vec2 and CLIP have random weights (none can be fetched offline); their cost depends only on
+their sizes. The speech is the moonshine-cpp wheel's 10 s recording, repeated to --seconds.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+import wave
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+from talking_face_ros.encoders.moonshine import MoonshineEncoder, moonshine_model_path  # noqa: E402
+
+SENTENCES = [
+    "furious", "seething with rage", "calm and relaxed", "a slightly happy voice",
+    "she sounds sad and tired", "very angry and loud", "with a surprised expression",
+    "neutral and calm", "happy and excited", "afraid and tense",
+]
+
+
+def load_speech(seconds: float) -> np.ndarray:
+    with wave.open(str(moonshine_model_path().parents[2] / "test-data" / "beckett.wav")) as f:
+        pcm = np.frombuffer(f.readframes(f.getnframes()), dtype="<i2").astype(np.float32) / 32768.0
+    return np.resize(pcm, round(seconds * 16000))
+
+
+def median_seconds(fn, repeats: int) -> float:
+    fn()  # warm-up: first calls allocate and pick kernels
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="audio length per pass")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per row (median reported)")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="CPU thread counts")
+    args = parser.parse_args()
+
+    import torch
+
+    from talking_face_ros.encoders import build_speech_encoder, build_text_encoder
+    from talking_face_ros.encoders.testing import save_random_clip, save_random_wav2vec2
+
+    audio = load_speech(args.seconds)
+    rows = []  # (encoder, threads, ms, unit)
+    for threads in args.threads:
+        enc = MoonshineEncoder(threads=threads, device="cpu")
+        s = median_seconds(lambda: enc.encode(audio), args.repeats)
+        rows.append(("moonshine-base (onnxruntime)", threads, 1000 * s / args.seconds, "per s audio"))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tiny = save_random_wav2vec2(Path(tmp) / "w2v-tiny")
+        base = save_random_wav2vec2(Path(tmp) / "w2v-base", full_size=True)
+        clip = save_random_clip(Path(tmp) / "clip-base", " ".join(SENTENCES).split(), full_size=True)
+        speech_models = [
+            ("wav2vec2 tiny random (2x32)", {"kind": "wav2vec2", "model": str(tiny), "device": "cpu"}),
+            ("wav2vec2-base random (12x768)", {"kind": "wav2vec2", "model": str(base), "device": "cpu"}),
+        ]
+        text_models = [
+            ("MiniLM-L6 (all-MiniLM-L6-v2)", {"kind": "minilm", "device": "cpu", "cache_size": 0}),
+            ("CLIP ViT-B/32 text random (12x512)", {"kind": "clip", "model": str(clip), "device": "cpu",
+                                                     "cache_size": 0}),
+        ]
+        for threads in args.threads:
+            torch.set_num_threads(threads)
+            for label, cfg in speech_models:
+                enc = build_speech_encoder(cfg)
+                s = median_seconds(lambda: enc.encode(audio), args.repeats)
+                rows.append((label, threads, 1000 * s / args.seconds, "per s audio"))
+            for label, cfg in text_models:
+                enc = build_text_encoder(cfg)
+                per = [median_seconds(lambda t=t: enc.encode([t]), args.repeats) for t in SENTENCES]
+                rows.append((label, threads, 1000 * statistics.median(per), "per sentence"))
+
+    print(f"\nCPU: {os.cpu_count()} cores visible, torch {torch.__version__}, audio {args.seconds:g} s per pass, "
+          f"median of {args.repeats}")
+    print(f"{'encoder':38s} {'threads':>7s} {'ms':>9s}  unit")
+    for label, threads, ms, unit in rows:
+        print(f"{label:38s} {threads:7d} {ms:9.1f}  {unit}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,481 @@
+"""The networks: shapes at odd lengths, masks, locality (windows == one pass), conditions,
+sampling, checkpoints, configs, and a small overfit run."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from talking_face_ros.arkit import INDEX
+from talking_face_ros.model import (
+    CodePredictor, HierarchicalMotionVQVAE, PredictorConfig, RegressionBaseline, RegressionConfig,
+    VQVAEConfig, apply_in_windows, load_model, save_model,
+)
+from talking_face_ros.model.layers import LocalAttention, Reach, upsample_linear
+
+SPEECH_DIM, TEXT_DIM, SPEAKERS = 20, 12, 3
+SMALL = dict(num_speakers=SPEAKERS, text_dim=TEXT_DIM, cond_dim=16, identity_dim=8)
+
+
+def small_vq(**kw) -> HierarchicalMotionVQVAE:
+    cfg = dict(frame_dim=16, dim=32, code_dim=8, low_codebook_size=32, high_codebook_size=16, **SMALL)
+    cfg.update(kw)
+    return HierarchicalMotionVQVAE(VQVAEConfig(**cfg))
+
+
+def small_predictor(vq=None, **kw) -> CodePredictor:
+    cfg = dict(speech_dim=SPEECH_DIM, frame_dim=16, dim=32, heads=2, dropout=0.0, **SMALL)
+    cfg.update(kw)
+    return CodePredictor(PredictorConfig(**cfg), vq if vq is not None else small_vq())
+
+
+def small_baseline(**kw) -> RegressionBaseline:
+    cfg = dict(speech_dim=SPEECH_DIM, frame_dim=16, dim=32, heads=2, layers=2, dropout=0.0, **SMALL)
+    cfg.update(kw)
+    return RegressionBaseline(RegressionConfig(**cfg))
+
+
+def trained_like(model):
+    """Perturb every weight: FiLM layers and the null text start at zero, which would hide the
+    conditions' effect; a trained model has no such zeros."""
+    torch.manual_seed(123)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.2)
+    return model.eval()
+
+
+def gen(seed):
+    return torch.Generator().manual_seed(seed)
+
+
+# ---------------------------------------------------------------------------------------------
+# Shapes, ranges, masks
+
+
+@pytest.mark.parametrize("levels", [1, 2])
+def test_vqvae_shapes_and_range_at_odd_lengths(levels):
+    torch.manual_seed(0)
+    vq = small_vq(levels=levels)
+    align = vq.align
+    for T in (1, 7, 31, 301):
+        motion = torch.rand(2, T, 52, generator=gen(T))
+        vq.train()
+        losses = vq(motion, identity=torch.tensor([0, 3]), text=torch.randn(2, TEXT_DIM),
+                    emotion=torch.tensor([1, -1]))
+        assert all(math.isfinite(float(v)) for v in losses.values()), losses
+        losses["loss"].backward()
+        vq.eval()
+        codes = vq.encode_codes(motion)
+        padded = -(-T // align) * align
+        assert codes["low"].shape == (2, padded // 2)
+        assert (codes["high"] is None) == (levels == 1)
+        if levels == 2:
+            assert codes["high"].shape == (2, padded // 8)
+        out = vq.reconstruct(motion)
+        assert out.shape == (2, T, 52)
+        assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0
+
+
+def test_output_clamped_to_unit_range_while_raw_output_is_not():
+    vq = trained_like(small_vq())
+    codes = vq.encode_codes(torch.rand(1, 40, 52, generator=gen(1)))
+    weights = vq.decode_codes(codes["low"], codes["high"], frames=40)
+    parts = vq.decode(vq.vq_low.lookup(codes["low"]), vq.vq_high.lookup(codes["high"]), frames=40,
+                      return_parts=True)
+    raw = parts["raw"]
+    assert float(raw.min()) < 0.0 or float(raw.max()) > 1.0  # the clamp has work to do
+    assert torch.equal(weights, raw.clamp(0, 1))
+    assert torch.allclose(parts["raw"], parts["fine"] + parts["coarse"])
+    sig = trained_like(small_vq(output_activation="sigmoid"))
+    out = sig.reconstruct(torch.rand(1, 40, 52, generator=gen(1)))
+    assert float(out.min()) > 0.0 and float(out.max()) < 1.0
+
+
+def test_padded_batch_equals_single_sequences():
+    vq = trained_like(small_vq())
+    pred = trained_like(small_predictor(vq))
+    base = trained_like(small_baseline())
+    lengths = (37, 20)
+    motion = torch.rand(2, 37, 52, generator=gen(2))
+    speech = torch.randn(2, 37, SPEECH_DIM, generator=gen(3))
+    text = torch.randn(2, TEXT_DIM, generator=gen(4))
+    identity = torch.tensor([1, 2])
+    mask = torch.zeros(2, 37, dtype=torch.bool)
+    for i, n in enumerate(lengths):
+        mask[i, :n] = True
+    motion[1, 20:] = 5.0  # garbage in the padding must not leak
+    speech[1, 20:] = -9.0
+
+    rec = vq.reconstruct(motion, mask=mask, identity=identity, text=text)
+    out = pred.predict(speech, text, identity, mask=mask)
+    reg = base.predict(speech, text, identity, mask=mask)
+    for i, n in enumerate(lengths):
+        one = vq.reconstruct(motion[i:i + 1, :n], identity=identity[i:i + 1], text=text[i:i + 1])
+        assert torch.allclose(rec[i:i + 1, :n], one, atol=1e-5)
+        single = pred.predict(speech[i, :n], text[i], int(identity[i]))
+        assert torch.allclose(out[i, :n], single, atol=1e-5)
+        assert torch.allclose(reg[i, :n], base.predict(speech[i, :n], text[i], int(identity[i])), atol=1e-5)
+
+
+def test_losses_ignore_padded_frames():
+    vq = trained_like(small_vq())
+    pred = trained_like(small_predictor(vq))
+    motion = torch.rand(2, 30, 52, generator=gen(5))
+    speech = torch.randn(2, 30, SPEECH_DIM, generator=gen(6))
+    mask = torch.ones(2, 30, dtype=torch.bool)
+    mask[0, 17:] = False
+    other_motion, other_speech = motion.clone(), speech.clone()
+    other_motion[0, 17:] = 0.9
+    other_speech[0, 17:] = 3.0
+    with torch.no_grad():  # eval mode: no codebook update, no dropout
+        a, b = vq(motion, mask=mask), vq(other_motion, mask=mask)
+        c, d = pred(speech, motion=motion, mask=mask), pred(other_speech, motion=other_motion, mask=mask)
+        e = vq(other_motion)  # control: without the mask the padding counts
+    for k in ("recon", "velocity", "coarse", "commit"):
+        assert float(a[k]) == pytest.approx(float(b[k]), rel=1e-5), k
+    for k in ("ce_high", "ce_low"):
+        assert float(c[k]) == pytest.approx(float(d[k]), rel=1e-5), k
+    assert float(e["recon"]) != pytest.approx(float(b["recon"]), rel=1e-3)
+
+
+def test_bad_inputs_raise_clear_errors():
+    vq = small_vq()
+    with pytest.raises(ValueError, match="motion must be"):
+        vq(torch.rand(2, 10, 51))
+    with pytest.raises(ValueError, match="identity must be in"):
+        vq(torch.rand(2, 10, 52), identity=torch.tensor([0, SPEAKERS + 1]))
+    with pytest.raises(ValueError, match="text embedding"):
+        vq(torch.rand(2, 10, 52), text=torch.randn(2, TEXT_DIM + 1))
+    with pytest.raises(ValueError, match="prefix"):
+        vq(torch.rand(1, 4, 52), mask=torch.tensor([[True, False, True, False]]))
+    with pytest.raises(ValueError, match="same \\(batch, frames\\)"):
+        small_predictor(vq)(torch.randn(1, 10, SPEECH_DIM), motion=torch.rand(1, 11, 52))
+
+
+# ---------------------------------------------------------------------------------------------
+# Locality: receptive field and windowed processing
+
+
+def changed_frames(a, b, tol=1e-5):
+    diff = (a - b).abs().amax(dim=-1).reshape(-1)
+    return torch.nonzero(diff > tol).reshape(-1)
+
+
+def test_local_attention_matches_a_full_band_mask_and_ignores_steps_outside_it():
+    torch.manual_seed(8)
+    attn = LocalAttention(8, heads=2, left=3, right=1).eval()
+    with torch.no_grad():
+        attn.rel_bias.normal_()
+    x = torch.randn(1, 11, 8)
+    mask = torch.ones(1, 11, dtype=torch.bool)
+    with torch.no_grad():
+        y = attn(x, mask)
+        # Reference: plain softmax attention with a T x T band, written out.
+        q, k, v = attn.qkv(attn.norm(x)).reshape(1, 11, 3, 2, 4).permute(2, 0, 3, 1, 4)
+        offset = torch.arange(11)[None, :] - torch.arange(11)[:, None]  # key - query
+        band = (offset >= -3) & (offset <= 1)
+        bias = attn.rel_bias[:, (offset + 3).clamp(0, 4)]
+        scores = (q @ k.transpose(-1, -2)) / 2.0 + bias
+        scores = scores.masked_fill(~band, float("-inf"))
+        ref = (scores.softmax(-1) @ v).transpose(1, 2).reshape(1, 11, 8)
+        ref = x + attn.out(ref)
+        assert torch.allclose(y, ref, atol=1e-5)
+        x2 = x.clone()
+        x2[0, 6] += 10.0
+        changed = changed_frames(attn(x2, mask), y)
+        assert changed.tolist() == [5, 6, 7, 8, 9]  # queries t with t - 3 <= 6 <= t + 1
+
+
+def test_upsample_linear_interpolates_between_step_centres():
+    x = torch.tensor([[[0.0], [8.0]]])
+    out = upsample_linear(x, 4, torch.tensor([2]))
+    # Centres at frames 1.5 and 5.5; constant beyond them.
+    assert out.reshape(-1).tolist() == [0.0, 0.0, 1.0, 3.0, 5.0, 7.0, 8.0, 8.0]
+    out = upsample_linear(x, 4, torch.tensor([1]))  # the second step is padding
+    assert out.reshape(-1).tolist() == [0.0] * 8
+
+
+def test_decoder_reach_bounds_the_influence_of_one_code():
+    vq = trained_like(small_vq())
+    reach = vq.decode_receptive_field
+    T = 96
+    low = vq.vq_low.lookup(torch.randint(32, (1, 48), generator=gen(9)))
+    high = vq.vq_high.lookup(torch.randint(16, (1, 12), generator=gen(10)))
+    with torch.no_grad():
+        ref = vq.decode(low, high, frames=T)
+        for level, j, stride in (("low", 24, 2), ("high", 6, 8)):
+            l2, h2 = low.clone(), high.clone()
+            (l2 if level == "low" else h2)[0, j] += 3.0
+            changed = changed_frames(vq.decode(l2, h2, frames=T), ref)
+            anchor = j * stride
+            assert len(changed) > 0
+            # Output t reads anchors in [t - left, t + right], so this code reaches [anchor - right, anchor + left].
+            assert changed.min() >= anchor - reach.right and changed.max() <= anchor + reach.left, (level, changed)
+
+
+def test_baseline_reach_bounds_the_influence_of_one_speech_frame():
+    base = trained_like(small_baseline())
+    reach = base.receptive_field
+    speech = torch.randn(1, 150, SPEECH_DIM, generator=gen(11))
+    ref = base.predict(speech)
+    s2 = speech.clone()
+    s2[0, 75] += 5.0
+    changed = changed_frames(base.predict(s2), ref)
+    assert len(changed) > 0
+    assert changed.min() >= 75 - reach.right and changed.max() <= 75 + reach.left
+
+
+def test_windowed_processing_equals_one_pass():
+    vq = trained_like(small_vq())
+    pred = trained_like(small_predictor(vq))
+    base = trained_like(small_baseline())
+    T = 301
+    motion = torch.rand(1, T, 52, generator=gen(12))
+    speech = torch.randn(1, T, SPEECH_DIM, generator=gen(13))
+    text = torch.randn(1, TEXT_DIM, generator=gen(14))
+    frame_text = text[:, None, :].repeat(1, T, 1)
+    frame_text[:, 150:] = torch.randn(TEXT_DIM, generator=gen(15))  # the emotion changes mid-way
+    identity = torch.tensor([2])
+
+    cases = [
+        (lambda motion: vq.reconstruct(motion, identity=identity, text=text), {"motion": motion}, vq),
+        (lambda speech, text: pred.predict(speech, text, identity), {"speech": speech, "text": frame_text}, pred),
+        (lambda speech, text: base.predict(speech, text, identity), {"speech": speech, "text": frame_text}, base),
+    ]
+    for fn, series, model in cases:
+        whole = fn(**series)
+        windowed = apply_in_windows(fn, series, reach=model.receptive_field, align=model.align, window=40)
+        assert windowed.shape == whole.shape == (1, T, 52)
+        assert torch.allclose(windowed, whole, atol=1e-5), type(model).__name__
+        # Control: without context the windows do not match, so the margins above matter.
+        cut = apply_in_windows(fn, series, reach=Reach(0, 0), align=model.align, window=40)
+        assert not torch.allclose(cut, whole, atol=1e-3)
+
+
+# ---------------------------------------------------------------------------------------------
+# Conditions and the internal condition
+
+
+def test_internal_condition_off_removes_the_high_codes_from_the_low_decoder():
+    for internal in (False, True):
+        vq = trained_like(small_vq(internal_condition=internal))
+        low = vq.vq_low.lookup(torch.randint(32, (1, 20), generator=gen(16)))
+        high_a = vq.vq_high.lookup(torch.randint(16, (1, 5), generator=gen(17)))
+        high_b = vq.vq_high.lookup(torch.randint(16, (1, 5), generator=gen(18)))
+        with torch.no_grad():
+            a = vq.decode(low, high_a, frames=40, return_parts=True)
+            b = vq.decode(low, high_b, frames=40, return_parts=True)
+        assert not torch.allclose(a["weights"], b["weights"], atol=1e-4)  # high codes still matter ...
+        if internal:
+            assert not torch.allclose(a["fine"], b["fine"], atol=1e-4)  # ... through the low decoder
+        else:
+            assert torch.equal(a["fine"], b["fine"])  # ... only through the coarse path
+
+
+def test_identity_and_text_change_the_output():
+    vq = trained_like(small_vq())
+    pred = trained_like(small_predictor(vq))
+    speech = torch.randn(50, SPEECH_DIM, generator=gen(19))
+    text_a, text_b = torch.randn(TEXT_DIM, generator=gen(20)), torch.randn(TEXT_DIM, generator=gen(21))
+    ref = pred.predict(speech, text_a, 1)
+    assert not torch.allclose(ref, pred.predict(speech, text_a, 2), atol=1e-4)
+    assert not torch.allclose(ref, pred.predict(speech, text_b, 1), atol=1e-4)
+    assert not torch.allclose(ref, pred.predict(speech, None, 1), atol=1e-4)
+    assert torch.equal(pred.predict(speech, None, None), pred.predict(speech, None, 0))  # None = unknown
+    codes = vq.encode_codes(torch.rand(1, 50, 52, generator=gen(22)))
+    dec = [vq.decode_codes(codes["low"], codes["high"], frames=50, identity=torch.tensor([i]), text=t)
+           for i, t in ((1, text_a[None]), (2, text_a[None]), (1, text_b[None]))]
+    assert not torch.allclose(dec[0], dec[1], atol=1e-4)
+    assert not torch.allclose(dec[0], dec[2], atol=1e-4)
+
+
+def test_training_dropouts_only_in_training_mode():
+    vq = trained_like(small_vq(identity_dropout=0.5, text_dropout=0.5))
+    motion = torch.rand(4, 24, 52, generator=gen(23))
+    args = dict(identity=torch.tensor([1, 2, 3, 1]), text=torch.randn(4, TEXT_DIM, generator=gen(24)))
+    with torch.no_grad():
+        a, b = vq(motion, **args)["recon"], vq(motion, **args)["recon"]
+        assert float(a) == float(b)
+        vq.conditioner.train()
+        drawn = {round(float(vq(motion, **args)["recon"]), 6) for _ in range(6)}
+    assert len(drawn) > 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Inference: determinism and sampling
+
+
+def test_temperature_zero_is_deterministic_and_sampling_is_seeded():
+    vq = trained_like(small_vq())
+    pred = trained_like(small_predictor(vq))
+    speech = torch.randn(80, SPEECH_DIM, generator=gen(25))
+    assert torch.equal(pred.predict(speech, None, 1), pred.predict(speech, None, 1))
+    s0 = pred.predict(speech, None, 1, temperature=1.5, generator=gen(0))
+    s0_again = pred.predict(speech, None, 1, temperature=1.5, generator=gen(0))
+    s1 = pred.predict(speech, None, 1, temperature=1.5, generator=gen(1))
+    assert torch.equal(s0, s0_again)
+    assert not torch.allclose(s0, s1, atol=1e-4)
+    # Top-1 sampling has only one choice: the argmax.
+    top1 = pred.predict(speech, None, 1, temperature=1.5, top_k=1, generator=gen(2))
+    assert torch.equal(top1, pred.predict(speech, None, 1))
+    with pytest.raises(ValueError, match="temperature"):
+        pred.predict(speech, None, 1, temperature=-1.0)
+
+
+def test_models_are_deterministic_given_the_seed():
+    torch.manual_seed(26)
+    a = small_predictor()
+    torch.manual_seed(26)
+    b = small_predictor()
+    for (name, p), q in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(p, q), name
+
+
+# ---------------------------------------------------------------------------------------------
+# Predictor training details
+
+
+def test_low_head_input_follows_teacher_forcing_and_code_noise():
+    pred = small_predictor(teacher_forcing=1.0, code_noise=0.0).train()
+    torch.manual_seed(27)
+    true = torch.randint(16, (64, 10))
+    logits = torch.randn(64, 10, 16)
+    assert torch.equal(pred._fed_high_codes(true, logits), true)
+    pred.config.teacher_forcing = 0.0
+    assert torch.equal(pred._fed_high_codes(true, logits), logits.argmax(-1))
+    pred.config.teacher_forcing, pred.config.code_noise = 1.0, 0.5
+    changed = (pred._fed_high_codes(true, logits) != true).float().mean()
+    assert 0.4 < float(changed) < 0.55  # half replaced, 1/16 of those by the same code
+    pred.eval()
+    assert torch.equal(pred._fed_high_codes(true, logits), logits.argmax(-1))  # inference-like
+
+
+def test_predictor_keeps_vqvae_frozen_and_motion_loss_trains_through_straight_through():
+    vq = trained_like(small_vq())
+    pred = small_predictor(vq, motion_loss_weight=1.0).train()
+    assert not vq.training and not any(p.requires_grad for p in vq.parameters())
+    codebook = vq.vq_low.codebook.clone()
+    out = pred(torch.randn(2, 40, SPEECH_DIM), motion=torch.rand(2, 40, 52), identity=torch.tensor([1, 0]))
+    assert float(out["motion"]) > 0
+    out["motion"].backward()
+    assert float(pred.low_head[1].weight.grad.abs().sum()) > 0  # the decoded-motion loss reaches the logits
+    assert all(p.grad is None for p in vq.parameters())
+    assert torch.equal(vq.vq_low.codebook, codebook)
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpoints and configs
+
+
+def test_checkpoint_round_trip_is_exact(tmp_path):
+    vq = trained_like(small_vq())
+    models = [vq, trained_like(small_predictor(vq)), trained_like(small_baseline())]
+    speech = torch.randn(33, SPEECH_DIM, generator=gen(28))
+    for model in models:
+        path = save_model(model, tmp_path / f"{type(model).__name__}.safetensors")
+        loaded = load_model(path)
+        assert type(loaded) is type(model)
+        assert loaded.config == model.config
+        for (k, v), w in zip(model.state_dict().items(), loaded.state_dict().values()):
+            assert torch.equal(v, w), k
+        if isinstance(model, HierarchicalMotionVQVAE):
+            m = torch.rand(1, 33, 52, generator=gen(29))
+            assert torch.equal(model.reconstruct(m), loaded.reconstruct(m))
+        else:
+            assert torch.equal(model.predict(speech), loaded.predict(speech))
+    half = load_model(save_model(models[1], tmp_path / "half.safetensors", dtype=torch.float16))
+    w = models[1].speech_in.weight
+    assert torch.equal(half.speech_in.weight, w.half().float())
+    assert (tmp_path / "half.safetensors").stat().st_size < 0.6 * (tmp_path / "CodePredictor.safetensors").stat().st_size
+
+
+def test_default_models_fit_the_size_budget(tmp_path):
+    vq = HierarchicalMotionVQVAE(VQVAEConfig())
+    pred = CodePredictor(PredictorConfig(), vq)
+    size = save_model(pred, tmp_path / "default.safetensors").stat().st_size
+    assert size <= 30e6  # both stages, fp32
+    assert pred.receptive_field.right == pred.lookahead > 0
+
+
+def test_corrupted_checkpoints_raise_value_error(tmp_path):
+    path = save_model(small_vq(), tmp_path / "vq.safetensors")
+    data = path.read_bytes()
+    flipped = bytearray(data)
+    flipped[-100] ^= 0xFF  # inside the tensor data
+    cases = {"flipped.safetensors": bytes(flipped), "truncated.safetensors": data[: len(data) // 2],
+             "garbage.safetensors": b"\x00\x01not a checkpoint" * 10, "empty.safetensors": b""}
+    for name, content in cases.items():
+        bad = tmp_path / name
+        bad.write_bytes(content)
+        with pytest.raises(ValueError, match=name):
+            load_model(bad)
+    with pytest.raises(FileNotFoundError):
+        load_model(tmp_path / "missing.safetensors")
+
+
+def test_configs_round_trip_and_validate():
+    for cfg in (VQVAEConfig(levels=1, internal_condition=False), PredictorConfig(dropout=0.2), RegressionConfig()):
+        assert type(cfg).from_dict(cfg.to_dict()) == cfg
+    assert VQVAEConfig.from_dict({"dim": 64}).dim == 64  # missing fields take defaults
+    with pytest.raises(ValueError, match="unknown field"):
+        VQVAEConfig.from_dict({"dimm": 64})
+    with pytest.raises(ValueError, match="VQVAEConfig.dim: expected int"):
+        VQVAEConfig.from_dict({"dim": "64"})
+    with pytest.raises(ValueError, match="levels"):
+        VQVAEConfig(levels=3)
+    with pytest.raises(ValueError, match="high_stride"):
+        VQVAEConfig(low_stride=3, high_stride=8)
+    with pytest.raises(ValueError, match="kernel must be odd"):
+        VQVAEConfig(kernel=4)
+    with pytest.raises(ValueError, match="divisible by heads"):
+        PredictorConfig(dim=30, heads=4)
+    with pytest.raises(ValueError, match="num_speakers"):
+        CodePredictor(PredictorConfig(num_speakers=2), HierarchicalMotionVQVAE(VQVAEConfig(num_speakers=3)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Learning
+
+
+def synthetic_batch(batch=4, frames=64):
+    """Sinusoidal mouth motion at per-sequence rates plus a constant expression per sequence."""
+    t = torch.arange(frames, dtype=torch.float32) / 30.0
+    motion = torch.zeros(batch, frames, 52)
+    emotion = torch.arange(batch) % 2  # 0: neutral-ish, 1: smiling
+    for b in range(batch):
+        phase = 2 * math.pi * (2.0 + b) * t
+        motion[b, :, INDEX["jawOpen"]] = 0.35 + 0.3 * torch.sin(phase)
+        motion[b, :, INDEX["mouthClose"]] = 0.15 + 0.1 * torch.cos(phase)
+        if emotion[b] == 1:
+            motion[b, :, INDEX["mouthSmileLeft"]] = 0.6
+            motion[b, :, INDEX["mouthSmileRight"]] = 0.6
+            motion[b, :, INDEX["cheekSquintLeft"]] = 0.4
+        else:
+            motion[b, :, INDEX["browDownLeft"]] = 0.5
+            motion[b, :, INDEX["browDownRight"]] = 0.5
+    return motion, emotion
+
+
+def test_vqvae_overfits_a_small_batch():
+    torch.manual_seed(30)
+    motion, emotion = synthetic_batch()
+    vq = small_vq(frame_dim=32, dim=48, code_dim=16, low_codebook_size=64, high_codebook_size=16,
+                  identity_dropout=0.0, text_dropout=0.0, dead_code_threshold=0.2)
+    opt = torch.optim.Adam(vq.parameters(), lr=3e-3)
+    vq.train()
+    first = None
+    for _ in range(250):
+        out = vq(motion, emotion=emotion)
+        opt.zero_grad()
+        out["loss"].backward()
+        opt.step()
+        first = float(out["recon"]) if first is None else first
+    vq.eval()
+    with torch.no_grad():
+        final = vq(motion, emotion=emotion)
+    assert float(final["recon"]) < first / 4, (first, float(final["recon"]))
+    assert float(final["emotion_accuracy"]) == 1.0  # the high codes carry the expression
+    error = (vq.reconstruct(motion) - motion).abs().mean()
+    assert float(error) < 0.03
