@@ -36,14 +36,17 @@ def load_speech(seconds: float) -> np.ndarray:
     return np.resize(pcm, round(seconds * 16000))
 
 
-def median_seconds(fn, repeats: int) -> float:
+def median_seconds(fn, repeats: int) -> tuple[float, float]:
+    """Median (wall, CPU) seconds of ``fn()``. CPU time is the process's, summed over threads:
+    on a machine shared with other work it stays near the uncontended cost where wall time does not."""
     fn()  # warm-up: first calls allocate and pick kernels
-    times = []
+    wall, cpu = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def main() -> None:
@@ -59,11 +62,11 @@ def main() -> None:
     from talking_face_ros.encoders.testing import save_random_clip, save_random_wav2vec2
 
     audio = load_speech(args.seconds)
-    rows = []  # (encoder, threads, ms, unit)
+    rows = []  # (encoder, threads, wall s, CPU s, unit)
     for threads in args.threads:
         enc = MoonshineEncoder(threads=threads, device="cpu")
-        s = median_seconds(lambda: enc.encode(audio), args.repeats)
-        rows.append(("moonshine-base (onnxruntime)", threads, 1000 * s / args.seconds, "per s audio"))
+        wall, cpu = median_seconds(lambda: enc.encode(audio), args.repeats)
+        rows.append(("moonshine-base (onnxruntime)", threads, wall / args.seconds, cpu / args.seconds, "per s audio"))
 
     with tempfile.TemporaryDirectory() as tmp:
         tiny = save_random_wav2vec2(Path(tmp) / "w2v-tiny")
@@ -82,18 +85,20 @@ def main() -> None:
             torch.set_num_threads(threads)
             for label, cfg in speech_models:
                 enc = build_speech_encoder(cfg)
-                s = median_seconds(lambda: enc.encode(audio), args.repeats)
-                rows.append((label, threads, 1000 * s / args.seconds, "per s audio"))
+                wall, cpu = median_seconds(lambda: enc.encode(audio), args.repeats)
+                rows.append((label, threads, wall / args.seconds, cpu / args.seconds, "per s audio"))
             for label, cfg in text_models:
                 enc = build_text_encoder(cfg)
                 per = [median_seconds(lambda t=t: enc.encode([t]), args.repeats) for t in SENTENCES]
-                rows.append((label, threads, 1000 * statistics.median(per), "per sentence"))
+                rows.append((label, threads, statistics.median(p[0] for p in per),
+                             statistics.median(p[1] for p in per), "per sentence"))
 
     print(f"\nCPU: {os.cpu_count()} cores visible, torch {torch.__version__}, audio {args.seconds:g} s per pass, "
           f"median of {args.repeats}")
-    print(f"{'encoder':38s} {'threads':>7s} {'ms':>9s}  unit")
-    for label, threads, ms, unit in rows:
-        print(f"{label:38s} {threads:7d} {ms:9.1f}  {unit}")
+    print(f"{'encoder':38s} {'threads':>7s} {'wall ms':>9s} {'CPU ms':>9s}  unit")
+    for label, threads, wall, cpu, unit in rows:
+        print(f"{label:38s} {threads:7d} {1000 * wall:9.1f} {1000 * cpu:9.1f}  {unit}")
+    print(f"load average while measuring: {os.getloadavg()[0]:.1f} (wall times are inflated above {os.cpu_count()})")
 
 
 if __name__ == "__main__":

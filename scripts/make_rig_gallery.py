@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Pictures of the built-in robot face: rest pose, each of the 52 ARKit shapes, the emotions.
 
-Writes into OUT_DIR (default docs/images/):
+Writes into OUT_DIR (default: docs/images/ of this checkout):
   robot_face_neutral.png   the rest pose, front and three-quarter views
   robot_face_shapes.png    one cell per ARKit shape at full weight (mouthClose with jawOpen)
   robot_face_emotions.png  the teacher's expression layer per MEAD emotion at each intensity
@@ -18,10 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 
 from talking_face_ros.arkit import ARKIT_NAMES, INDEX  # noqa: E402
-from talking_face_ros.render import fit_camera, image_grid, render_frame, save_png  # noqa: E402
+from talking_face_ros.render import (default_camera, fit_camera, image_grid,  # noqa: E402
+                                     render_frame, save_png)
 from talking_face_ros.rig.robot_face import robot_face  # noqa: E402
 
 # Shapes shown together with another one, because alone they mean little.
@@ -43,14 +45,15 @@ def shape_label(name: str) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out_dir", nargs="?", default="docs/images", help="folder for the PNGs")
+    parser.add_argument("out_dir", nargs="?", default=str(REPO / "docs" / "images"),
+                        help="folder for the PNGs (default: docs/images/ of this checkout)")
     parser.add_argument("--size", type=int, default=256, help="cell size in pixels")
     parser.add_argument("--ict", action="store_true", help="also render the ICT-FaceKit check image")
     args = parser.parse_args(argv)
     out = Path(args.out_dir)
     rig = robot_face()
     size = (args.size, args.size)
-    front = fit_camera(rig, size, region="face", margin=0.02)  # the face fills the cell
+    front = default_camera(rig, size)
 
     rest = np.zeros(52, np.float32)
     views = [render_frame(rig, rest, camera=fit_camera(rig, (2 * args.size,) * 2, yaw=yaw))

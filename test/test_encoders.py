@@ -197,6 +197,10 @@ def test_windows_reproduce_a_single_pass_of_local_features():
     assert windowed_enc.windows >= 6
     assert windowed.shape == single.shape
     np.testing.assert_allclose(windowed, single, atol=1e-6)  # bookkeeping exact, fade weights sum to 1
+    # a few samples more than one window: one pass, not a second window of 100 samples
+    just_over = LocalMeanEncoder(max_single_pass_s=2.0)
+    assert just_over.encode(audio[: 32000 + 100]).shape == (just_over.num_frames(32100), 2)
+    assert just_over.windows == 1
 
 
 def test_crossfade_hides_the_jump_between_windows():
@@ -206,7 +210,7 @@ def test_crossfade_hides_the_jump_between_windows():
     audio = np.where(np.arange(n) < n // 2, -0.5, 0.5).astype(np.float32)
     enc = LocalMeanEncoder(max_single_pass_s=2.0, window_term=True)
     starts = enc._window_starts(n)
-    ends = starts[1:] and [s + 32000 for s in starts[:-1]] + [n]  # 2 s windows, the last to the end
+    ends = [s + 32000 for s in starts[:-1]] + [n]  # 2 s windows, the last one runs to the end
     means = [audio[s:e].mean() for s, e in zip(starts, ends)]
     largest_step = max(abs(a - b) for a, b in zip(means, means[1:]))
     assert largest_step > 0.3  # the test audio really has windows that disagree
@@ -380,6 +384,9 @@ def test_registry_rejects_bad_configs():
         build_encoders({"audio": {"kind": "moonshine"}})
     with pytest.raises(ValueError, match="expected a mapping"):
         build_speech_encoder(["moonshine"])
+    if HAVE_MOONSHINE:
+        with pytest.raises(ValueError, match="max_single_pass_s=10 leaves no room"):
+            build_speech_encoder({"kind": "moonshine", "max_single_pass_s": 10})
 
 
 def test_hub_id_offline_says_how_to_get_the_model():

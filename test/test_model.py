@@ -37,13 +37,25 @@ def small_baseline(**kw) -> RegressionBaseline:
 
 
 def trained_like(model):
-    """Perturb every weight: FiLM layers and the null text start at zero, which would hide the
-    conditions' effect; a trained model has no such zeros."""
+    """Perturb every trainable weight: FiLM layers and the null text start at zero, which would
+    hide the conditions' effect; a trained model has no such zeros. (A predictor's VQ-VAE is
+    frozen and keeps the weights it came with.)"""
     torch.manual_seed(123)
     with torch.no_grad():
         for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.2)
+            if p.requires_grad:
+                p.add_(torch.randn_like(p) * 0.1)
     return model.eval()
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: on the shared 2-core machine two OpenMP threads competing with other
+    processes spin-wait and run many times slower; results do not depend on the thread count."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def gen(seed):
@@ -64,7 +76,7 @@ def test_vqvae_shapes_and_range_at_odd_lengths(levels):
         vq.train()
         losses = vq(motion, identity=torch.tensor([0, 3]), text=torch.randn(2, TEXT_DIM),
                     emotion=torch.tensor([1, -1]))
-        assert all(math.isfinite(float(v)) for v in losses.values()), losses
+        assert all(math.isfinite(v.item()) for v in losses.values()), losses
         losses["loss"].backward()
         vq.eval()
         codes = vq.encode_codes(motion)
@@ -78,6 +90,7 @@ def test_vqvae_shapes_and_range_at_odd_lengths(levels):
         assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0
 
 
+@torch.no_grad()
 def test_output_clamped_to_unit_range_while_raw_output_is_not():
     vq = trained_like(small_vq())
     codes = vq.encode_codes(torch.rand(1, 40, 52, generator=gen(1)))
@@ -89,8 +102,9 @@ def test_output_clamped_to_unit_range_while_raw_output_is_not():
     assert torch.equal(weights, raw.clamp(0, 1))
     assert torch.allclose(parts["raw"], parts["fine"] + parts["coarse"])
     sig = trained_like(small_vq(output_activation="sigmoid"))
-    out = sig.reconstruct(torch.rand(1, 40, 52, generator=gen(1)))
-    assert float(out.min()) > 0.0 and float(out.max()) < 1.0
+    parts = sig.decode(sig.vq_low.lookup(codes["low"]), sig.vq_high.lookup(codes["high"]), frames=40,
+                       return_parts=True)
+    assert torch.equal(parts["weights"], torch.sigmoid(parts["raw"]))
 
 
 def test_padded_batch_equals_single_sequences():
@@ -183,7 +197,7 @@ def test_local_attention_matches_a_full_band_mask_and_ignores_steps_outside_it()
         ref = x + attn.out(ref)
         assert torch.allclose(y, ref, atol=1e-5)
         x2 = x.clone()
-        x2[0, 6] += 10.0
+        x2[0, 6] += torch.randn(8) * 3.0
         changed = changed_frames(attn(x2, mask), y)
         assert changed.tolist() == [5, 6, 7, 8, 9]  # queries t with t - 3 <= 6 <= t + 1
 
@@ -211,8 +225,9 @@ def test_decoder_reach_bounds_the_influence_of_one_code():
             changed = changed_frames(vq.decode(l2, h2, frames=T), ref)
             anchor = j * stride
             assert len(changed) > 0
-            # Output t reads anchors in [t - left, t + right], so this code reaches [anchor - right, anchor + left].
-            assert changed.min() >= anchor - reach.right and changed.max() <= anchor + reach.left, (level, changed)
+            # Output t reads anchors in [t - left, t + right]: this code reaches [anchor - right, anchor + left].
+            assert changed.min() >= anchor - reach.right, (level, changed)
+            assert changed.max() <= anchor + reach.left, (level, changed)
 
 
 def test_baseline_reach_bounds_the_influence_of_one_speech_frame():
@@ -241,8 +256,10 @@ def test_windowed_processing_equals_one_pass():
 
     cases = [
         (lambda motion: vq.reconstruct(motion, identity=identity, text=text), {"motion": motion}, vq),
-        (lambda speech, text: pred.predict(speech, text, identity), {"speech": speech, "text": frame_text}, pred),
-        (lambda speech, text: base.predict(speech, text, identity), {"speech": speech, "text": frame_text}, base),
+        (lambda speech, text: pred.predict(speech, text, identity), {"speech": speech, "text": frame_text},
+         pred),
+        (lambda speech, text: base.predict(speech, text, identity), {"speech": speech, "text": frame_text},
+         base),
     ]
     for fn, series, model in cases:
         whole = fn(**series)
@@ -298,7 +315,7 @@ def test_training_dropouts_only_in_training_mode():
     with torch.no_grad():
         a, b = vq(motion, **args)["recon"], vq(motion, **args)["recon"]
         assert float(a) == float(b)
-        vq.conditioner.train()
+        vq.train()  # no codebook update either: gradients are off
         drawn = {round(float(vq(motion, **args)["recon"]), 6) for _ in range(6)}
     assert len(drawn) > 1
 
@@ -358,7 +375,7 @@ def test_predictor_keeps_vqvae_frozen_and_motion_loss_trains_through_straight_th
     assert not vq.training and not any(p.requires_grad for p in vq.parameters())
     codebook = vq.vq_low.codebook.clone()
     out = pred(torch.randn(2, 40, SPEECH_DIM), motion=torch.rand(2, 40, 52), identity=torch.tensor([1, 0]))
-    assert float(out["motion"]) > 0
+    assert out["motion"].item() > 0
     out["motion"].backward()
     assert float(pred.low_head[1].weight.grad.abs().sum()) > 0  # the decoded-motion loss reaches the logits
     assert all(p.grad is None for p in vq.parameters())
@@ -388,7 +405,8 @@ def test_checkpoint_round_trip_is_exact(tmp_path):
     half = load_model(save_model(models[1], tmp_path / "half.safetensors", dtype=torch.float16))
     w = models[1].speech_in.weight
     assert torch.equal(half.speech_in.weight, w.half().float())
-    assert (tmp_path / "half.safetensors").stat().st_size < 0.6 * (tmp_path / "CodePredictor.safetensors").stat().st_size
+    full = (tmp_path / "CodePredictor.safetensors").stat().st_size
+    assert (tmp_path / "half.safetensors").stat().st_size < 0.6 * full
 
 
 def test_default_models_fit_the_size_budget(tmp_path):
@@ -416,7 +434,8 @@ def test_corrupted_checkpoints_raise_value_error(tmp_path):
 
 
 def test_configs_round_trip_and_validate():
-    for cfg in (VQVAEConfig(levels=1, internal_condition=False), PredictorConfig(dropout=0.2), RegressionConfig()):
+    for cfg in (VQVAEConfig(levels=1, internal_condition=False), PredictorConfig(dropout=0.2),
+                RegressionConfig()):
         assert type(cfg).from_dict(cfg.to_dict()) == cfg
     assert VQVAEConfig.from_dict({"dim": 64}).dim == 64  # missing fields take defaults
     with pytest.raises(ValueError, match="unknown field"):
@@ -462,20 +481,21 @@ def test_vqvae_overfits_a_small_batch():
     torch.manual_seed(30)
     motion, emotion = synthetic_batch()
     vq = small_vq(frame_dim=32, dim=48, code_dim=16, low_codebook_size=64, high_codebook_size=16,
-                  identity_dropout=0.0, text_dropout=0.0, dead_code_threshold=0.2)
+                  identity_dropout=0.0, text_dropout=0.0)
     opt = torch.optim.Adam(vq.parameters(), lr=3e-3)
     vq.train()
     first = None
-    for _ in range(250):
+    for _ in range(200):
         out = vq(motion, emotion=emotion)
         opt.zero_grad()
         out["loss"].backward()
         opt.step()
-        first = float(out["recon"]) if first is None else first
+        first = out["recon"].item() if first is None else first
     vq.eval()
     with torch.no_grad():
         final = vq(motion, emotion=emotion)
-    assert float(final["recon"]) < first / 4, (first, float(final["recon"]))
-    assert float(final["emotion_accuracy"]) == 1.0  # the high codes carry the expression
+    assert final["recon"].item() < first / 5, (first, final["recon"].item())
+    assert final["emotion_accuracy"].item() == 1.0  # the high codes carry the expression ...
+    assert final["perplexity_high"].item() >= 2.0  # ... so at least two high codes stay in use
     error = (vq.reconstruct(motion) - motion).abs().mean()
-    assert float(error) < 0.03
+    assert error.item() < 0.03

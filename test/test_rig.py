@@ -131,7 +131,13 @@ def test_load_damaged_files_give_value_error(tmp_path):
     data = good.read_bytes()
     (tmp_path / "truncated.npz").write_bytes(data[: len(data) // 2])
     (tmp_path / "noise.npz").write_bytes(np.random.default_rng(1).bytes(2000))
-    for name in ("truncated.npz", "noise.npz"):
+    with open(tmp_path / "array.npz", "wb") as f:  # a plain .npy array, not an archive
+        np.save(f, np.zeros(3))
+    corrupt = bytearray(data)  # flip bytes inside the compressed deltas: CRC / zlib error
+    start = data.find(b"deltas.npy") + 200
+    corrupt[start:start + 64] = bytes(64)
+    (tmp_path / "corrupt.npz").write_bytes(bytes(corrupt))
+    for name in ("truncated.npz", "noise.npz", "array.npz", "corrupt.npz"):
         with pytest.raises(ValueError, match=name):
             LinearRig.load(tmp_path / name)
     with pytest.raises(FileNotFoundError):

@@ -101,9 +101,9 @@ VOICES: tuple[VoiceConfig, ...] = (
     # validation voices
     _voice("nyc_andrea",  "en-us-nyc",      "Andrea",  "female", 45, 50, 175, 1.00, -0.15, 0.20, 0.33, 0.95, 1.10),
     _voice("gb_robert",   "en",             "robert",  "male",   50, 55, 160, 1.15, 0.10, -0.10, 0.20, 1.10, 1.00),
-    _voice("car_m7",      "en-029",         "m7",      "male",   45, 40, 185, 0.90, 0.20, 0.05, 0.31, 0.95, 0.70),
+    _voice("car_grandma", "en-029",         "grandma", "female", 45, 40, 160, 0.90, 0.20, 0.05, 0.31, 0.95, 0.70),
     # test voices
-    _voice("us_steph2",   "en-us",          "steph2",  "female", 50, 55, 170, 1.10, 0.05, 0.15, 0.29, 0.90, 1.25),
+    _voice("us_aunty",    "en-us",          "aunty",   "female", 50, 55, 170, 1.10, 0.05, 0.15, 0.29, 0.90, 1.25),
     _voice("rp_m6",       "en-gb-x-rp",     "m6",      "male",   50, 45, 165, 1.00, -0.20, -0.05, 0.23, 1.15, 0.85),
     _voice("sc_antonio",  "en-gb-scotland", "antonio", "male",   45, 50, 175, 0.95, 0.15, 0.00, 0.34, 1.00, 1.05),
 )

@@ -96,7 +96,7 @@ class SpeechEncoder(ABC):
         audio = self._prepare(audio)
         if len(audio) < self.min_samples:
             audio = np.pad(audio, (0, self.min_samples - len(audio)))
-        if len(audio) <= round(self.max_single_pass_s * self.sample_rate):
+        if len(self._window_starts(len(audio))) == 1:
             feats = self._encode_window(audio)
         else:
             feats = self._encode_windows(audio)
@@ -143,6 +143,22 @@ class SpeechEncoder(ABC):
     def _encode_window(self, audio: np.ndarray) -> np.ndarray:
         """One model pass over prepared 16 kHz audio -> ``(num_frames(len), feature_dim)`` float32."""
 
+    def _set_windows(self, max_single_pass_s: float, left_context_s: float, right_context_s: float,
+                     crossfade_s: float) -> None:
+        """Check and keep the long-input window settings (called by subclass constructors)."""
+        if min(left_context_s, right_context_s, crossfade_s) < 0:
+            raise ValueError(f"{self.name}: contexts and crossfade must be >= 0")
+        hop_s = max_single_pass_s - (left_context_s + right_context_s + crossfade_s)
+        if hop_s < self.frame_stride / self.sample_rate:
+            raise ValueError(
+                f"{self.name}: max_single_pass_s={max_single_pass_s} leaves no room beyond the contexts "
+                f"({left_context_s} + {right_context_s} s) and crossfade ({crossfade_s} s)"
+            )
+        self.max_single_pass_s = float(max_single_pass_s)
+        self.left_context_s = float(left_context_s)
+        self.right_context_s = float(right_context_s)
+        self.crossfade_s = float(crossfade_s)
+
     def _prepare(self, audio: np.ndarray) -> np.ndarray:
         """Whole-utterance preprocessing done once before windowing (e.g. loudness normalisation)."""
         return audio
@@ -170,17 +186,16 @@ class SpeechEncoder(ABC):
 
     def _window_starts(self, num_samples: int) -> list[int]:
         """Window starts on the frame grid, evenly spread, overlapping by at least both contexts."""
+        if num_samples <= round(self.max_single_pass_s * self.sample_rate):
+            return [0]
         window = round(self.max_single_pass_s * self.sample_rate) // self.frame_stride * self.frame_stride
         overlap = round((self.left_context_s + self.right_context_s + self.crossfade_s) * self.sample_rate)
-        hop = window - overlap
-        if hop < self.frame_stride:
-            raise ValueError(
-                f"{self.name}: max_single_pass_s={self.max_single_pass_s} leaves no room beyond the contexts "
-                f"({self.left_context_s} + {self.right_context_s} s) and crossfade ({self.crossfade_s} s)"
-            )
+        hop = max(window - overlap, self.frame_stride)
         count = 1 + int(np.ceil((num_samples - window) / hop))
         last = (num_samples - window) // self.frame_stride  # in frames; the last window runs to the end
-        return [round(k * last / (count - 1)) * self.frame_stride for k in range(count)]
+        if last == 0:  # only a few samples past one window: the last window is the whole input
+            return [0]
+        return sorted({round(k * last / (count - 1)) * self.frame_stride for k in range(count)})
 
     def _encode_windows(self, audio: np.ndarray) -> np.ndarray:
         """Encode long audio window by window and crossfade the overlaps into one feature sequence.
@@ -234,9 +249,12 @@ class TextEncoder(ABC):
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """``(len(texts), dim)`` float32 embeddings, each of unit L2 norm."""
-        if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
-            raise ValueError(f"{self.name}: texts must be a list of strings, got {type(texts).__name__}")
+        if isinstance(texts, str):
+            raise ValueError(f"{self.name}: texts must be a list of strings, got one str")
         texts = list(texts)
+        bad = [t for t in texts if not isinstance(t, str)]
+        if bad:
+            raise ValueError(f"{self.name}: texts must be a list of strings, got a {type(bad[0]).__name__}")
         rows: dict[str, np.ndarray] = {}
         todo = []
         for t in texts:

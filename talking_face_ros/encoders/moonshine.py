@@ -90,6 +90,7 @@ class MoonshineEncoder(SpeechEncoder):
     ):
         import onnxruntime as ort
 
+        self._set_windows(max_single_pass_s, left_context_s, right_context_s, crossfade_s)
         self.model_path = Path(model_path) if model_path is not None else moonshine_model_path()
         if not self.model_path.is_file():
             raise ValueError(f"Moonshine encoder: model file {self.model_path} not found")
@@ -110,10 +111,6 @@ class MoonshineEncoder(SpeechEncoder):
         if not isinstance(dim, int):
             raise ValueError(f"{self.model_path}: output {self._output} has no fixed feature size")
         self.feature_dim = dim
-        self.max_single_pass_s = float(max_single_pass_s)
-        self.left_context_s = float(left_context_s)
-        self.right_context_s = float(right_context_s)
-        self.crossfade_s = float(crossfade_s)
 
     def _encode_window(self, audio: np.ndarray) -> np.ndarray:
         (out,) = self.session.run([self._output], {self._input: audio[None, :]})

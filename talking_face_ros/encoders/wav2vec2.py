@@ -77,10 +77,7 @@ class Wav2Vec2Encoder(SpeechEncoder):
             raise ValueError(f"{what}: layer must be in [-{layers + 1}, {layers}] for {layers} layers, got {layer}")
         self.layer = layer
         self.name = f"wav2vec2:{Path(self.source).name}" + ("" if layer is None else f"@{layer}")
-        self.max_single_pass_s = float(max_single_pass_s)
-        self.left_context_s = float(left_context_s)
-        self.right_context_s = float(right_context_s)
-        self.crossfade_s = float(crossfade_s)
+        self._set_windows(max_single_pass_s, left_context_s, right_context_s, crossfade_s)
 
     def _prepare(self, audio: np.ndarray) -> np.ndarray:
         # Normalise once over the whole utterance, as the feature extractor does, so that every

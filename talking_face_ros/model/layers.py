@@ -233,7 +233,7 @@ class LocalAttention(nn.Module):
         k, v = (F.pad(t, (0, 0, w, n * w - T + w)).unfold(2, 3 * w, w).transpose(-1, -2) for t in (k, v))
         key_real = F.pad(mask, (w, n * w - T + w)).unfold(1, 3 * w, w)  # (B, n, 3w)
         offset = torch.arange(3 * w, device=x.device)[None, :] - w - torch.arange(w, device=x.device)[:, None]
-        in_band = (offset >= -self.left) & (offset <= self.right)  # (w, 3w)
+        in_band = (offset >= -self.left - 1) & (offset <= self.right)  # (w, 3w)
         bias = self.rel_bias[:, (offset + self.left).clamp(0, self.left + self.right)]  # (H, w, 3w)
         allowed = in_band[None, None, None] & key_real[:, None, :, None, :]  # (B, 1, n, w, 3w)
         # A finite "minus infinity": a padded query with no real key gets a harmless uniform
@@ -317,7 +317,8 @@ def check_text(text, batch: int, frames: int, text_dim: int) -> Tensor | None:
     text = torch.as_tensor(text)
     if text.ndim == 2:
         text = text[:, None, :]
-    if text.ndim != 3 or text.shape[0] != batch or text.shape[2] != text_dim or text.shape[1] not in (1, frames):
+    if (text.ndim != 3 or text.shape[0] != batch or text.shape[2] != text_dim
+            or text.shape[1] not in (1, frames)):
         raise ValueError(f"text embedding must be (batch={batch}, {text_dim}) or "
                          f"(batch={batch}, frames={frames}, {text_dim}), got {tuple(text.shape)}")
     if not torch.isfinite(text).all():

@@ -72,6 +72,10 @@ class HierarchicalMotionVQVAE(nn.Module):
             return nn.ModuleList(ConvBlock(dim, kernel=kernel, mlp_ratio=c.mlp_ratio, cond_dim=cond_dim,
                                            dropout=c.dropout) for _ in range(n))
 
+        def quantizer(codebook_size):
+            return VectorQuantizerEMA(codebook_size=codebook_size, dim=c.code_dim, decay=c.codebook_decay,
+                                      dead_code_threshold=c.dead_code_threshold, commitment=c.commitment)
+
         r, rh = (c.kernel - 1) // 2, (c.high_kernel - 1) // 2  # steps each conv block sees per side
 
         # Encoder. Reaches below: frames of motion that a code anchored at frame t may depend on.
@@ -82,17 +86,12 @@ class HierarchicalMotionVQVAE(nn.Module):
         self.enc_low_out = nn.Linear(c.dim, c.code_dim)
         enc_low = Reach.steps(r, r, 1) * c.frame_blocks + Reach.down(1, s1) \
             + Reach.steps(r, r, s1) * c.low_blocks
-        self.vq_low = VectorQuantizerEMA(codebook_size=c.low_codebook_size, dim=c.code_dim,
-                                         decay=c.codebook_decay, dead_code_threshold=c.dead_code_threshold,
-                                         commitment=c.commitment)
+        self.vq_low = quantizer(c.low_codebook_size)
         if self.hierarchical:
             self.enc_high = blocks(c.high_blocks, c.dim, c.high_kernel)
             self.enc_high_out = nn.Linear(c.dim, c.code_dim)
             enc_high = enc_low + Reach.down(s1, s2) + Reach.steps(rh, rh, s2) * c.high_blocks
-            self.vq_high = VectorQuantizerEMA(codebook_size=c.high_codebook_size, dim=c.code_dim,
-                                              decay=c.codebook_decay,
-                                              dead_code_threshold=c.dead_code_threshold,
-                                              commitment=c.commitment)
+            self.vq_high = quantizer(c.high_codebook_size)
 
         # Decoder. Reaches below: code anchors (and text frames) an output frame t may depend on.
         low_cond = Reach.down(1, s1)  # the condition at a low step is the mean over its frames
@@ -111,7 +110,6 @@ class HierarchicalMotionVQVAE(nn.Module):
         self.dec_out = nn.Linear(c.frame_dim, c.motion_dim)
         fine = low_cond + Reach.steps(r, r, s1) * c.low_blocks + Reach.up(1, s1) \
             + Reach.steps(r, r, 1) * c.frame_blocks
-        self._fine_reach = fine  # low codes (+ high context) -> the fine part of frame t
 
         # Expression heads on the quantised high vectors (guidance 3 of the module doc).
         self.emotion_head = (nn.Linear(c.code_dim, c.num_emotions)
@@ -157,8 +155,9 @@ class HierarchicalMotionVQVAE(nn.Module):
 
         motion (B, T, motion_dim); mask (B, T) bool (padding at the end); identity (B,) int in
         [0, num_speakers]; text (B, text_dim) or (B, T, text_dim); emotion (B,) int class of
-        ``emotions.EMOTIONS`` or -1 where unknown. All scalars; identity/text dropout apply in
-        training mode.
+        ``emotions.EMOTIONS`` or -1 where unknown. All values are scalars; ``perplexity_high`` and
+        ``usage_high`` exist for two levels only. Identity/text dropout and codebook updates
+        happen in training mode (codebook updates only with autograd on).
         """
         motion, masks, T = self._prepare(motion, mask)
         B = motion.shape[0]
@@ -178,7 +177,8 @@ class HierarchicalMotionVQVAE(nn.Module):
         if q_high is not None:
             hm = masks["high"]
             target = pool_time(motion, fm, c.high_stride)
-            out["coarse"] = masked_mean((self.loss_view(parts["coarse"]) - target).abs() * self.channel_weight, hm)
+            coarse_error = (self.loss_view(parts["coarse"]) - target).abs() * self.channel_weight
+            out["coarse"] = masked_mean(coarse_error, hm)
             out["commit"] = out["commit"] + q_high.commit_loss
             out["perplexity_high"], out["usage_high"] = q_high.perplexity, q_high.usage
             if emotion is not None and self.emotion_head is not None:
@@ -337,7 +337,8 @@ class HierarchicalMotionVQVAE(nn.Module):
         if emotion.shape[0] != high.shape[0]:
             raise ValueError(f"emotion has {emotion.shape[0]} labels for a batch of {high.shape[0]}")
         if (emotion >= self.config.num_emotions).any() or (emotion < -1).any():
-            raise ValueError(f"emotion labels must be in [-1, {self.config.num_emotions}), got {emotion.tolist()}")
+            raise ValueError(f"emotion labels must be in [-1, {self.config.num_emotions}), "
+                             f"got {emotion.tolist()}")
         logits = self.emotion_head(high)
         labels = emotion[:, None].expand(-1, high.shape[1])
         use = hm & (labels >= 0)

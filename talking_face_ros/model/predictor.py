@@ -79,7 +79,8 @@ class CodePredictor(nn.Module):
         low_in = trunk
         if self.hierarchical:
             self.high = nn.ModuleList(
-                nn.ModuleList([conv(c.dim, c.high_kernel, c.cond_dim), attn(c.high_attn_left, c.high_attn_right)])
+                nn.ModuleList([conv(c.dim, c.high_kernel, c.cond_dim),
+                               attn(c.high_attn_left, c.high_attn_right)])
                 for _ in range(c.high_layers))
             self.high_head = nn.Sequential(nn.LayerNorm(c.dim), nn.Linear(c.dim, v.high_codebook_size))
             self.code_in = nn.Linear(v.code_dim, c.dim)
@@ -212,7 +213,8 @@ class CodePredictor(nn.Module):
         (text_dim,) / (T, text_dim) per sequence, or None for the null text; identity int (0 =
         unknown speaker) or (B,). temperature 0 takes the most likely codes (deterministic);
         above 0 codes are drawn from softmax(logits / temperature), limited to the ``top_k``
-        most likely, with ``generator`` for reproducible draws. Runs in eval mode.
+        most likely, with ``generator`` for reproducible draws. Runs in eval mode. Only
+        temperature 0 gives windows that match one pass (draws depend on the window).
         """
         speech, text, identity, single = as_batch(speech_feats, text_emb, identity)
         codes = self.predict_codes(speech, text, identity, temperature=temperature, top_k=top_k,
@@ -259,7 +261,8 @@ class CodePredictor(nn.Module):
         lm = masks["low"]
         h = trunk
         if high_vec is not None:
-            up = upsample_linear(self.code_in(high_vec), v.high_stride // v.low_stride, masks["high"].sum(dim=1))
+            factor = v.high_stride // v.low_stride
+            up = upsample_linear(self.code_in(high_vec), factor, masks["high"].sum(dim=1))
             h = h + up * lm[..., None]
         for conv, attn in self.low:
             h = attn(conv(h, lm, conds["low"]), lm, conds["low"])

@@ -39,7 +39,11 @@ class Quantized(NamedTuple):
 
 
 class VectorQuantizerEMA(nn.Module):
-    """Nearest-code quantiser; the codebook is updated by EMA in training mode, never by gradient."""
+    """Nearest-code quantiser; the codebook is updated by EMA, never by gradient.
+
+    Updates happen in training mode with autograd enabled, so a frozen quantiser queried under
+    ``torch.no_grad()`` (e.g. to make targets for the code predictor) never moves.
+    """
 
     def __init__(
         self,
@@ -123,7 +127,10 @@ class VectorQuantizerEMA(nn.Module):
             return  # wait for a batch with real frames
         n = float(_all_sum(torch.tensor(float(vectors.shape[0]), device=vectors.device)))
         self.codebook.copy_(picked)
-        self.ema_count.fill_(max(n / self.codebook_size, self.dead_code_threshold))
+        # Starting at the restart threshold, a code that wins no vector in the next batches is
+        # moved at once; a longer grace would let codes trail a fast-moving early encoder.
+        threshold = self.dead_code_threshold
+        self.ema_count.fill_(threshold if threshold > 0 else n / self.codebook_size)
         self.ema_sum.copy_(picked * self.ema_count[:, None])
         self.initialized.fill_(True)
 

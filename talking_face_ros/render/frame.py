@@ -67,11 +67,16 @@ def fit_camera(
     margin: float = 0.05,  # share of the image left free on each side
     region: str | None = None,  # fit this region of the rig instead of the whole mesh
 ) -> Camera:
-    """A camera that frames the rig's rest pose with ``margin`` to spare."""
+    """A camera that frames the rig with ``margin`` to spare: its rest pose and each shape at
+    full weight (so an open jaw stays in the picture)."""
     width, height = _check_size(size)
-    points = rig.neutral if region is None else rig.neutral[rig.regions[region]]
-    if len(points) == 0:
+    ids = np.arange(rig.num_vertices) if region is None else rig.regions[region]
+    if len(ids) == 0:
         raise ValueError(f"region {region!r} of rig {rig.name!r} is empty")
+    rest, moves = rig.neutral[ids], rig.deltas[:, ids]
+    # Rest pose plus, per vertex, the farthest each shape takes each coordinate (conservative).
+    points = np.concatenate([rest, rest + np.minimum(moves.min(axis=0), 0),
+                             rest + np.maximum(moves.max(axis=0), 0)])
     lo, hi = points.min(axis=0), points.max(axis=0)
     center = tuple(float(c) for c in (lo + hi) / 2)
     distance = 4.0 * float((hi - lo).max())  # a mild perspective, like a portrait lens
@@ -82,6 +87,12 @@ def fit_camera(
                 height * (1 - 2 * margin) / max(vmax - vmin, 1e-9))
     offset = (width / 2 - focal * (umin + umax) / 2, height / 2 - focal * (vmin + vmax) / 2)
     return Camera(width, height, center, distance, focal, offset, yaw, pitch)
+
+
+def default_camera(rig: LinearRig, size=DEFAULT_SIZE) -> Camera:
+    """The framing used when none is given: the rig's ``face`` region filling the image."""
+    region = "face" if len(rig.regions.get("face", ())) else None
+    return fit_camera(rig, size, region=region, margin=0.04)
 
 
 def vertex_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
@@ -144,8 +155,8 @@ def render_mesh(
     colors = shade(view, triangles, albedo)
     bg = background_image(cam.width, cam.height, background)
     image, _ = rasterize(xy, depth, colors, triangles, cam.width, cam.height, background=bg)
-    if ssaa > 1:
-        image = image.reshape(camera.height, ssaa, camera.width, ssaa, 3).mean(axis=(1, 3))
+    if ssaa > 1:  # box filter: the mean of each ssaa x ssaa block (strided sums are fastest)
+        image = sum(image[i::ssaa, j::ssaa] for i in range(ssaa) for j in range(ssaa)) / ssaa**2
     return np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
@@ -154,7 +165,7 @@ def render_frame(
     weights,  # (52,) ARKit weights
     *,
     size=DEFAULT_SIZE,  # (width, height); ignored when ``camera`` is given
-    camera: Camera | None = None,  # default: fit_camera(rig, size)
+    camera: Camera | None = None,  # default: default_camera(rig, size)
     ssaa: int = 2,  # supersampling factor per axis
     background=None,  # RGB in [0, 1]; default a dark gradient
 ) -> np.ndarray:
@@ -162,7 +173,7 @@ def render_frame(
     w = np.asarray(weights, dtype=np.float32)
     if w.shape != (52,):
         raise ValueError(f"render_frame needs (52,) weights, got shape {w.shape}")
-    camera = camera or fit_camera(rig, size)
+    camera = camera or default_camera(rig, size)
     return render_mesh(rig.mesh(w), rig.triangles, rig.colors, camera, ssaa=ssaa,
                        background=background)
 

@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw, ImageFont
 from tqdm import tqdm
 
 from ..rig.linear_rig import LinearRig
-from .frame import DEFAULT_SIZE, Camera, _check_size, fit_camera, render_mesh
+from .frame import DEFAULT_SIZE, Camera, _check_size, default_camera, render_mesh
 
 _LABEL_BG = (24, 26, 32)
 _LABEL_FG = (235, 235, 235)
@@ -44,15 +44,19 @@ def image_grid(images, labels=None, *, columns: int = 6, label_height: int | Non
     canvas = Image.new("RGB", (columns * w + (columns + 1) * gap, rows * (h + lh) + (rows + 1) * gap),
                        _LABEL_BG)
     draw = ImageDraw.Draw(canvas)
-    font = _font(max(10, int(lh * 0.72)))
+    size = max(10, int(lh * 0.72))
     for i, im in enumerate(images):
         x = gap + (i % columns) * (w + gap)
         y = gap + (i // columns) * (h + lh + gap)
         canvas.paste(Image.fromarray(im), (x, y))
         if labels is not None:
             text = str(labels[i])
-            tw = draw.textlength(text, font=font)
-            draw.text((x + (w - tw) / 2, y + h + (lh - font.size) / 2 - 1), text, fill=_LABEL_FG, font=font)
+            font = _font(size)
+            while draw.textlength(text, font=font) > w - 4 and getattr(font, "size", 0) > 8:
+                font = _font(font.size - 1)  # long labels shrink to fit their cell
+            tx = x + (w - draw.textlength(text, font=font)) / 2
+            ty = y + h + (lh - getattr(font, "size", 10)) / 2 - 1
+            draw.text((tx, ty), text, fill=_LABEL_FG, font=font)
     return np.asarray(canvas)
 
 
@@ -88,10 +92,10 @@ def contact_sheet(
     w = _weights_2d(weights)
     if not fps > 0:
         raise ValueError(f"fps must be > 0, got {fps}")
-    every = int(every) if every else max(1, -(-len(w) // 24))
+    every = int(every) if every is not None else max(1, -(-len(w) // 24))
     if every < 1:
         raise ValueError(f"every must be >= 1, got {every}")
-    camera = camera or fit_camera(rig, cell_size)
+    camera = camera or default_camera(rig, cell_size)
     frames = range(0, len(w), every)
     images = [render_mesh(rig.mesh(w[i]), rig.triangles, rig.colors, camera, ssaa=ssaa) for i in frames]
     labels = [f"{i / fps:.2f} s  (#{i})" for i in frames]
@@ -106,7 +110,7 @@ def render_video(
     *,
     audio_wav=None,  # speech to mux in (any format ffmpeg reads); None = silent video
     size=DEFAULT_SIZE,  # (width, height), both even (H.264 with 4:2:0 chroma)
-    camera: Camera | None = None,  # default: fit_camera(rig, size)
+    camera: Camera | None = None,  # default: default_camera(rig, size)
     ssaa: int = 2,  # supersampling per axis; 1 is about 3x faster
     crf: int = 20,  # x264 quality (lower = better, bigger)
     progress: bool = True,  # tqdm bar on stderr
@@ -128,7 +132,7 @@ def render_video(
     exe = ffmpeg or shutil.which("ffmpeg") or "/usr/bin/ffmpeg"
     if not Path(exe).is_file():
         raise FileNotFoundError("ffmpeg not found (Debian: apt-get install ffmpeg)")
-    camera = camera or fit_camera(rig, (width, height))
+    camera = camera or default_camera(rig, (width, height))
     out = Path(out_mp4)
     out.parent.mkdir(parents=True, exist_ok=True)
     cmd = [exe, "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",

@@ -9,8 +9,9 @@ Scan conversion is vectorised in two steps: every (triangle, pixel row) pair get
 pixel centres the triangle covers on that row, then the spans are expanded to fragments. Depth
 and colour are affine in screen x and y over a triangle, so each fragment needs only a few
 multiply-adds. Depth testing uses ``np.minimum.at`` into the depth buffer; each chunk of
-fragments then writes those that equal the buffer, so a later, nearer chunk overwrites an
-earlier one and a farther one never does.
+fragments then claims the pixels where it equals the buffer, so a later, nearer chunk takes a
+pixel over and a farther one never does. Colours are computed last, once per pixel, from the
+plane of the triangle that owns it.
 """
 from __future__ import annotations
 
@@ -68,24 +69,30 @@ def rasterize(
     t_of_row, row, col0, counts = t_of_row[keep], row[keep], col0[keep], counts[keep]
 
     ends = np.cumsum(counts)
+    owner = np.full(height * width, -1, dtype=np.int64)  # nearest triangle at each pixel
     start = 0
     while start < len(counts):
         base = ends[start - 1] if start else 0
         stop = max(int(np.searchsorted(ends, base + _CHUNK, side="right")), start + 1)
         n = counts[start:stop]
-        r = np.repeat(np.arange(start, stop), n)
-        x = col0[r] + np.arange(int(n.sum())) - np.repeat(ends[start:stop] - n - base, n)
-        y = row[r]
-        t = t_of_row[r]
-        xc, yc = (x + 0.5).astype(np.float32), (y + 0.5).astype(np.float32)
-        z = zplane[t, 0] * xc + zplane[t, 1] * yc + zplane[t, 2]
+        local = np.arange(int(n.sum())) - np.repeat(ends[start:stop] - n - base, n)
+        x = np.repeat(col0[start:stop], n) + local
+        y = np.repeat(row[start:stop], n)
+        t = np.repeat(t_of_row[start:stop], n)
+        z = zplane[t, 0] * (x + 0.5).astype(np.float32) + zplane[t, 1] * (y + 0.5).astype(np.float32) \
+            + zplane[t, 2]
         pix = y * width + x
         np.minimum.at(zbuf, pix, z)
         win = z <= zbuf[pix]
-        pl, pix = cplanes[t[win]], pix[win]
-        image[pix] = pl[:, 0] * xc[win, None] + pl[:, 1] * yc[win, None] + pl[:, 2]
-        covered[pix] = True
+        owner[pix[win]] = t[win]
         start = stop
+    # Colours once per covered pixel, from the plane of the triangle that won it.
+    pix = np.nonzero(owner >= 0)[0]
+    pl = cplanes[owner[pix]]
+    xc = (pix % width + 0.5).astype(np.float32)[:, None]
+    yc = (pix // width + 0.5).astype(np.float32)[:, None]
+    image[pix] = pl[:, 0] * xc + pl[:, 1] * yc + pl[:, 2]
+    covered[pix] = True
     return image.reshape(height, width, channels), covered.reshape(height, width)
 
 

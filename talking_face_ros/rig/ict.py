@@ -22,6 +22,8 @@ own, finer masks: :mod:`talking_face_ros.metrics.regions`.)
 from __future__ import annotations
 
 import json
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -74,7 +76,8 @@ _COLORS = {
     "face": (0.86, 0.68, 0.58), "head_neck": (0.86, 0.68, 0.58), "lips": (0.78, 0.45, 0.45),
     "mouth_socket": (0.35, 0.12, 0.13), "eye_sockets": (0.70, 0.50, 0.45),
     "gums_tongue": (0.80, 0.40, 0.42), "teeth": (0.95, 0.93, 0.86), "eyeballs": (0.96, 0.96, 0.96),
-    "iris": (0.30, 0.42, 0.30), "pupil": (0.05, 0.04, 0.04), "eye_films": (0.9, 0.9, 0.9), "eyelashes": (0.1, 0.08, 0.07),
+    "iris": (0.30, 0.42, 0.30), "pupil": (0.05, 0.04, 0.04), "eye_films": (0.9, 0.9, 0.9),
+    "eyelashes": (0.1, 0.08, 0.07),
 }
 _LIP_SHAPES = ("mouthFunnel", "mouthPucker", "mouthRollUpper", "mouthRollLower")
 
@@ -95,14 +98,15 @@ def load_packed_ict(npz_path, *, parts=DEFAULT_PARTS) -> LinearRig:
     path = Path(npz_path)
     keys = ("neutral", "faces", "ict_names", "deltas", "arkit52", "arkit_to_ict")
     try:
-        with np.load(path, allow_pickle=False) as d:
+        with np.load(path, allow_pickle=False) as d:  # a plain .npy array has no "with": TypeError
             missing = [k for k in keys if k not in d.files]
             if missing:
                 raise ValueError(f"missing field(s) {missing}")
             a = {k: d[k] for k in keys}
     except FileNotFoundError:
         raise
-    except Exception as e:  # zip, zlib and numpy raise many types for damaged files
+    except (OSError, ValueError, EOFError, KeyError, TypeError, AttributeError, zipfile.BadZipFile,
+            zlib.error) as e:
         raise ValueError(f"{path}: not a packed ICT-FaceKit rig ({e})") from e
     if tuple(a["arkit52"].tolist()) != ARKIT_NAMES:
         raise ValueError(f"{path}: arkit52 is not the ARKit name list in ARKIT_NAMES order")

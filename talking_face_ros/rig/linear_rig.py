@@ -124,7 +124,12 @@ class LinearRig:
             colors=None if self.colors is None else self.colors[ids],
         )
 
-    def decimate(self, cell_size: float, *, probes=("jawOpen", "eyeBlinkLeft", "eyeBlinkRight")) -> "LinearRig":
+    def decimate(
+        self,
+        cell_size: float,  # cluster size in rig units
+        *,
+        probes=("jawOpen", "eyeBlinkLeft", "eyeBlinkRight"),  # poses that must keep parts apart
+    ) -> "LinearRig":
         """A lighter rig by vertex clustering: one kept vertex per occupied cell of ``cell_size``.
 
         Kept vertices are original vertices, so their deltas stay exact. Vertices only share a
@@ -180,13 +185,21 @@ class LinearRig:
     def load(cls, path) -> "LinearRig":
         """Read a rig written by :meth:`save`; any damage gives a ValueError naming file and field."""
         path = Path(path)
+        damaged = (OSError, ValueError, EOFError, KeyError, TypeError, zipfile.BadZipFile, zlib.error)
         try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {key: data[key] for key in data.files}
+            data = np.load(path, allow_pickle=False)
         except FileNotFoundError:
             raise
-        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as e:
+        except damaged as e:
             raise ValueError(f"{path}: not a readable rig file ({type(e).__name__}: {e})") from e
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ValueError(f"{path}: not an .npz archive")
+        try:
+            arrays = {key: data[key] for key in data.files}
+        except damaged as e:  # members are read (and decompressed) only here
+            raise ValueError(f"{path}: damaged rig file ({type(e).__name__}: {e})") from e
+        finally:
+            data.close()
         try:
             return cls._from_arrays(arrays)
         except ValueError as e:

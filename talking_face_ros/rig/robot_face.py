@@ -115,7 +115,8 @@ class Motion:
             upper_r=self.upper_r[::-1].copy(), lower_r=self.lower_r[::-1].copy(),
             bumps=[(-x, y, s, tuple(np.asarray(v) * flip)) for x, y, s, v in self.bumps],
             eyes={other[k]: e.mirrored() for k, e in self.eyes.items()},
-            brows={other[k]: (np.asarray(a) * flip, np.asarray(b) * flip) for k, (a, b) in self.brows.items()},
+            brows={other[k]: (np.asarray(a) * flip, np.asarray(b) * flip)
+                   for k, (a, b) in self.brows.items()},
             tongue_out=self.tongue_out,
         )
 
@@ -134,7 +135,6 @@ def _vec(profile, v) -> np.ndarray:
     return np.outer(profile, np.asarray(v, dtype=np.float64))
 
 
-_MID = 1.0 - S_LIP**2  # the middle of the lips
 _ROUND = np.sqrt(np.clip(1.0 - S_LIP**2, 0, None))  # the whole lip, ends tapering
 _CORNER_L = ((1.0 + S_LIP) / 2.0) ** 4  # the left (+x) corner
 _SIDE_L = np.exp(-(((S_LIP - 0.45) / 0.5) ** 2))  # the left half of a lip
@@ -148,10 +148,10 @@ def _left_motions() -> dict[str, Motion]:
     s2 = S_LID**2
 
     # Brows: inner end (toward the nose) and outer end moves; in between is interpolated.
-    m["browDownLeft"] = Motion(brows={"left": ((-0.22, -0.75, 0.05), (0.0, -0.35, 0.0))})
-    m["browInnerUp"] = Motion(brows={"left": ((-0.05, 0.85, 0.0), (0.0, 0.05, 0.0)),
-                                     "right": ((0.05, 0.85, 0.0), (0.0, 0.05, 0.0))})
-    m["browOuterUpLeft"] = Motion(brows={"left": ((0.0, 0.05, 0.0), (0.05, 0.85, 0.0))})
+    m["browDownLeft"] = Motion(brows={"left": ((-0.25, -0.95, 0.05), (0.0, -0.3, 0.0))})
+    m["browInnerUp"] = Motion(brows={"left": ((-0.05, 1.0, 0.0), (0.0, 0.05, 0.0)),
+                                     "right": ((0.05, 1.0, 0.0), (0.0, 0.05, 0.0))})
+    m["browOuterUpLeft"] = Motion(brows={"left": ((0.0, 0.05, 0.0), (0.05, 1.0, 0.0))})
 
     # Eyes: lids are given as edge heights (units of EYE_R) across the eye.
     m["eyeBlinkLeft"] = Motion(eyes={"left": EyeMove(
@@ -165,8 +165,9 @@ def _left_motions() -> dict[str, Motion]:
     m["eyeLookOutLeft"] = Motion(eyes={"left": EyeMove(gaze=(0.36, 0.0))})
     m["eyeSquintLeft"] = Motion(eyes={"left": EyeMove(upper=lid0 - 0.12, lower=0.36 - 0.1 * s2)},
                                 bumps=[(EYE_X + 0.6, EYE_Y - 2.6, 1.3, (0.0, 0.2, 0.05))])
-    m["eyeWideLeft"] = Motion(eyes={"left": EyeMove(upper=_lid_line(1.0, -0.2) - _lid_line(*UPPER_LID_REST),
-                                                     lower=_lid_line(-1.0, 0.1) - _lid_line(*LOWER_LID_REST))})
+    m["eyeWideLeft"] = Motion(eyes={"left": EyeMove(
+        upper=_lid_line(1.0, -0.2) - _lid_line(*UPPER_LID_REST),
+        lower=_lid_line(-1.0, 0.1) - _lid_line(*LOWER_LID_REST))})
 
     # Cheeks and nose: skin bumps (the blush discs and the nose ride on the skin).
     m["cheekPuff"] = Motion(
@@ -188,9 +189,9 @@ def _left_motions() -> dict[str, Motion]:
     m["tongueOut"] = Motion(tongue_out=1.0)
 
     # Mouth: lip centre lines (x, y, z per sample) and thickness.
+    rounding = _vec(S_LIP, (-0.66, 0, 0)) + _vec(1 - 0.5 * S_LIP**2, (0, 0, 0.9))  # corners in, lips out
     m["mouthFunnel"] = Motion(
-        upper=_vec(S_LIP, (-0.66, 0, 0)) + _vec(1 - 0.5 * S_LIP**2, (0, 0, 0.9)) + _vec(_ROUND, (0, 0.6, 0)),
-        lower=_vec(S_LIP, (-0.66, 0, 0)) + _vec(1 - 0.5 * S_LIP**2, (0, 0, 0.9)) + _vec(_ROUND, (0, -0.75, 0)),
+        upper=rounding + _vec(_ROUND, (0, 0.6, 0)), lower=rounding + _vec(_ROUND, (0, -0.75, 0)),
         upper_r=0.06 * _ROUND, lower_r=0.06 * _ROUND)
     m["mouthPucker"] = Motion(
         upper=_vec(S_LIP, (-1.25, 0, 0)) + _vec(1 - 0.4 * S_LIP**2, (0, 0, 1.1)),
@@ -283,7 +284,8 @@ def _disc(rings: np.ndarray, segments: int) -> tuple[np.ndarray, np.ndarray, np.
     ang = 2 * np.pi * np.arange(segments) / segments
     uv = np.concatenate([[[0.0, 0.0]], (rings[:, None, None] * np.stack([np.cos(ang), np.sin(ang)], -1)
                                          ).reshape(-1, 2)])
-    fan = np.stack([np.zeros(segments, int), 1 + np.arange(segments), 1 + (np.arange(segments) + 1) % segments], -1)
+    i = np.arange(segments)
+    fan = np.stack([np.zeros(segments, int), 1 + i, 1 + (i + 1) % segments], -1)
     tris = np.concatenate([fan, 1 + _grid_tris(len(rings), segments, wrap=True)])
     return uv, tris, np.concatenate([[0.0], np.repeat(rings, segments)])
 
@@ -380,26 +382,24 @@ class _Face:
         rows = SKIN_RINGS + BACK_RINGS
         pole = len(verts) - 1
         last = (rows - 1) * n + np.arange(n)
-        tris = np.concatenate([_grid_tris(rows, n, wrap=True),
-                               np.stack([last, np.full(n, pole), (last - (rows - 1) * n + 1) % n + (rows - 1) * n], -1)])
+        cap = np.stack([last, np.full(n, pole), (rows - 1) * n + (np.arange(n) + 1) % n], -1)
+        tris = np.concatenate([_grid_tris(rows, n, wrap=True), cap])
         j = np.tile(np.arange(n), rows)
         j = np.concatenate([j, [0]])
         # Skin near the opening follows the lips; farther out it follows its own fields.
         dist = np.linalg.norm(verts[:, :2] - loop[j, :2], axis=1)
-        follow = np.exp(-((dist / 1.2) ** 2))
+        follow = np.exp(-((dist / 1.6) ** 2))
         follow[-1] = 0.0
         follow[len(front.reshape(-1, 3)):] = 0.0
         x, y, zz = verts.T
         mask = (_smooth(0.5 + (MOUTH_Y - y) / 3.0) * _smooth((zz + 2.0) / 5.0)
                 * np.exp(-((np.clip(np.abs(x) - 4.5, 0, None) / 2.5) ** 2)))
-        lips = [p for p in self.parts if p.name in ("upper_lip", "lower_lip")]
-        lip_jaw = np.where(lip_of == 0, lips[0].jaw[k_of * N_LIP_RING], lips[1].jaw[k_of * N_LIP_RING])
+        ring0 = k_of * N_LIP_RING  # a vertex of each lip sample's ring
+        lip_jaw = np.where(lip_of == 0, self.part("upper_lip").jaw[ring0], self.part("lower_lip").jaw[ring0])
         jaw = follow * lip_jaw[j] + (1 - follow) * mask
         upper_face = (y > NOSE_Y + 1.3) & (zz > 0)
         part = self.add(_Part("skin", verts, tris, _colors(len(verts), SKIN), (),
-                              {"lip": lip_of[j], "k": k_of[j], "follow": follow,
-                               "loop_radius": np.where(lip_of == 0, self.ru[k_of], self.rl[k_of])[j]},
-                              jaw=jaw, skin=True))
+                              {"lip": lip_of[j], "k": k_of[j], "follow": follow}, jaw=jaw, skin=True))
         part.params["face"] = zz > 0.5
         part.params["upper_face"] = upper_face
 
@@ -552,7 +552,8 @@ class _Face:
             cap_c = np.array([[x_out + sign * 0.05, HEAD_Y + 0.3, -0.3]])
             lamp = np.stack([np.full(20, x_out + sign * 0.06), HEAD_Y + 0.3 + 0.55 * np.cos(ang),
                              -0.3 + 0.55 * np.sin(ang)], -1)
-            verts = np.concatenate([ring_in, ring_out, cap_c, lamp, [[x_out + sign * 0.07, HEAD_Y + 0.3, -0.3]]])
+            lamp_c = [[x_out + sign * 0.07, HEAD_Y + 0.3, -0.3]]
+            verts = np.concatenate([ring_in, ring_out, cap_c, lamp, lamp_c])
             i = np.arange(20)
             tris = np.concatenate([_grid_tris(2, 20, wrap=True),
                                    np.stack([20 + i, 20 + (i + 1) % 20, np.full(20, 40)], -1),
@@ -708,14 +709,15 @@ def _build() -> LinearRig:
         if p.name in ("upper_lip", "lower_lip"):  # inner edge of each lip, right corner to left
             upper = p.name == "upper_lip"
             ring = 3 * N_LIP_RING // 4 if upper else N_LIP_RING // 4
-            regions["lip_inner_upper" if upper else "lip_inner_lower"] = [start + ring + N_LIP_RING * np.arange(N_LIP)]
+            inner = [start + ring + N_LIP_RING * np.arange(N_LIP)]
+            regions["lip_inner_upper" if upper else "lip_inner_lower"] = inner
             if upper:
                 upper_mid = start + face.midline_index(True)
             else:
                 lower_mid = start + face.midline_index(False)
         start += len(p.verts)
-    regions = {k: (np.concatenate(v) if k.startswith("lip_inner") else np.sort(np.concatenate(v))).astype(np.int32)
-               for k, v in regions.items()}
+    regions = {k: np.concatenate(v) if k.startswith("lip_inner") else np.sort(np.concatenate(v))
+               for k, v in regions.items()}  # the inner-lip rows keep their corner-to-corner order
     regions["lip_midline"] = np.array([upper_mid, lower_mid], np.int32)
     return LinearRig(neutral=neutral, triangles=np.concatenate(tris), deltas=deltas, regions=regions,
                      name="robot_face", units="cm", colors=np.clip(colors, 0, 1))

@@ -7,7 +7,8 @@ at which each phoneme starts. So this module drives libespeak-ng directly: synch
 phoneme events on, one callback collecting the int16 audio and the events.
 
 The library is process-global state (one voice, one callback), so there is one synthesiser per
-process, used under a lock. The corpus generator runs one per worker process.
+process, used under a lock; the corpus generator runs one per worker process. Each utterance is
+spoken in a forked child so that the output is a pure function of the input (see _Synthesiser).
 
 Two corrections to espeak's event positions, both following espeak-ng's Generate()
 (synthesize.c) and checked against the waveform:
@@ -26,11 +27,12 @@ import os
 import threading
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..phonemes import CONSONANTS, SILENCE, VOWELS, PhonemeSegment
+from ..phonemes import SILENCE, VOWELS, PhonemeSegment
 from .audio import resample_audio
 from .prosody import Prosody
 
@@ -42,8 +44,9 @@ if TYPE_CHECKING:
 #
 # The inventory was collected from the phoneme events of all eight gmw English accents on
 # varied text, and paired with espeak's own IPA output (espeakINITIALIZE_PHONEME_IPA) to fix
-# each sound. Where ARPAbet has no symbol for an espeak sound the nearest ARPAbet phone in the
-# CMU dictionary's convention is used (flap -> T, glottal stop -> T, dental t -> T, velar
+# each sound; the tests check it against every phoneme of the compiled English tables. Where
+# ARPAbet has no symbol for an espeak sound the nearest ARPAbet phone in the CMU dictionary's
+# convention is used (flap -> T, glottal stop -> T, dental t -> T, velar
 # fricative /x/ -> K as in CMU "loch" L AA K). A mnemonic that is two sounds in a row (syllabic
 # /@L/ = [əl], triphthongs) maps to two phones; the segment is split, the first taking
 # _SPLIT_FIRST of it. Stress marks (' , % =) are not part of the mnemonic and are dropped.
@@ -85,16 +88,32 @@ ESPEAK_TO_ARPABET: dict[str, tuple[str, ...]] = {
     # diphthongs
     "eI": ("EY",), "aI": ("AY",), "aI2": ("AY",), "OI": ("OY",), "aU": ("AW",),
     "oU": ("OW",), "oU#": ("OW",),
+    "I@": ("IH",),  # [ɪə] "near" (nucleus)
     # two sounds in one mnemonic
     "@L": ("AH", "L"),  # syllabic l [əl] ("apple")
     "aI@": ("AY", "AH"), "aI3": ("AY", "ER"), "aU@": ("AW", "AH"),  # "science", "fire", "hour"
+    # Sounds of the shared base tables (base1, base) that the English tables inherit: not used
+    # by English words, but reachable through foreign names; mapped by place of articulation.
+    "_::": ("SIL",), "_;_": ("SIL",), "_^_": ("SIL",), "_X1": ("SIL",), "||": ("SIL",), "": ("SIL",),
+    "_\x01": ("SIL",), "1": ("SIL",), "#X1": ("SIL",),  # internal markers
+    "*": ("R",), "**": ("R",),  # tapped and trilled r
+    "B": ("B",),  # [β] bilabial fricative: the lips nearly close
+    "v#": ("V",),  # [ʋ]
+    "c": ("K",), "q": ("K",), "J": ("G",), "d[": ("D",),  # palatal/uvular stops, dental d
+    "tS;": ("CH",), "dZ;": ("JH",),
+    "S;": ("SH",), "s;": ("SH",), "s.": ("SH",), "Z;": ("ZH",), "z;": ("ZH",), "z.": ("ZH",),
+    "X": ("K",), "Q": ("G",), 'Q"': ("G",), "Q^": ("G",), "J^": ("Y",), "l#": ("L",),
+    "L": ("L",), "L/": ("L",), "l-": ("L",), "l.": ("L",), "l/3": ("L",), "l^": ("L",),
+    "R": ("R",), "R2": ("R",), "R3": ("R",), 'r"': ("R",), "r.": ("R",), "r/": ("R",),
+    "n.": ("N",), "n^": ("N",), "N-": ("NG",),
+    "a/": ("AA",), "e": ("EY",), "o": ("OW",), "u": ("UW",),
 }
 _SPLIT_FIRST = 0.6  # share of a two-phone mnemonic's segment given to its first phone
 
 # en-us is rhotic: espeak's [3] is [ɚ] and the vowel+r mnemonics carry the /r/ (CMU: "car" K AA R).
 _RHOTIC: dict[str, tuple[str, ...]] = {
     "3": ("ER",), "A@": ("AA", "R"), "O@": ("AO", "R"), "o@": ("AO", "R"), "e@": ("EH", "R"),
-    "U@": ("UH", "R"), "i@3": ("IY", "R"), "aI@": ("AY", "ER"), "aU@": ("AW", "ER"),
+    "U@": ("UH", "R"), "i@3": ("IY", "R"), "I@": ("IH", "R"), "aI@": ("AY", "ER"), "aU@": ("AW", "ER"),
 }
 _RHOTIC_LANGUAGES = frozenset({"en-us"})
 
@@ -189,6 +208,8 @@ class _Synthesiser:
                                      ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
         lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int, ctypes.c_int]
         lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
+        lib.espeak_Info.argtypes = [ctypes.POINTER(ctypes.c_char_p)]
+        lib.espeak_Info.restype = ctypes.c_char_p
         rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 500, None,
                                      _INITIALIZE_PHONEME_EVENTS | _INITIALIZE_DONT_EXIT)
         if rate <= 0:
@@ -202,6 +223,9 @@ class _Synthesiser:
         # rand() drives espeak's breath noise; the child seeds it so the noise repeats too.
         self._libc = ctypes.CDLL(None)
         self._voices: set[str] = set()
+        data_path = ctypes.c_char_p()
+        lib.espeak_Info(ctypes.byref(data_path))
+        self.data_path = Path(data_path.value.decode()) if data_path.value else None
 
     # -- in this process ------------------------------------------------------------------
     def check_voice(self, espeak_name: str) -> None:
@@ -209,6 +233,10 @@ class _Synthesiser:
         if espeak_name not in self._voices:
             if self.lib.espeak_SetVoiceByName(espeak_name.encode()) != _EE_OK:
                 raise ValueError(f"espeak-ng has no voice {espeak_name!r} (see 'espeak-ng --voices=en')")
+            # espeak silently falls back to the plain accent when a variant is missing
+            _, _, variant = espeak_name.partition("+")
+            if variant and self.data_path and not (self.data_path / "voices" / "!v" / variant).is_file():
+                raise ValueError(f"espeak-ng has no voice variant {variant!r} in {self.data_path / 'voices' / '!v'}")
             self._voices.add(espeak_name)
 
     def synth(self, espeak_name: str, text: str, prosody: Prosody) -> tuple[np.ndarray, list[tuple[int, str]]]:
