@@ -13,7 +13,9 @@ the streaming engine relies on this. Conventions:
 * ``Reach(left, right)`` counts the frames before and after frame t that an output anchored at
   frame t may depend on (a step's anchor is its first frame). Reaches add along a chain of
   layers and take the maximum over parallel branches. Models build their reach from the
-  ``Reach.*`` rules below as they build their layers; tests check it by perturbation.
+  ``Reach.*`` rules below as they build their layers. It is an upper bound (FiLM acts after a
+  block's convolution, so a condition reaches less far than the block's input); tests check
+  it by perturbation, where it is tight to within a few frames.
 * Normalisation is per frame (LayerNorm over channels): batch or sequence statistics would
   break locality.
 """
@@ -233,7 +235,7 @@ class LocalAttention(nn.Module):
         k, v = (F.pad(t, (0, 0, w, n * w - T + w)).unfold(2, 3 * w, w).transpose(-1, -2) for t in (k, v))
         key_real = F.pad(mask, (w, n * w - T + w)).unfold(1, 3 * w, w)  # (B, n, 3w)
         offset = torch.arange(3 * w, device=x.device)[None, :] - w - torch.arange(w, device=x.device)[:, None]
-        in_band = (offset >= -self.left - 1) & (offset <= self.right)  # (w, 3w)
+        in_band = (offset >= -self.left) & (offset <= self.right)  # (w, 3w)
         bias = self.rel_bias[:, (offset + self.left).clamp(0, self.left + self.right)]  # (H, w, 3w)
         allowed = in_band[None, None, None] & key_real[:, None, :, None, :]  # (B, 1, n, w, 3w)
         # A finite "minus infinity": a padded query with no real key gets a harmless uniform
@@ -371,7 +373,7 @@ def channel_weights(motion_dim: int, lip_weight: float) -> Tensor:
 def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
     """Mean of ``x`` (B, T, ...) over real steps (and all trailing elements)."""
     m = mask.reshape(mask.shape + (1,) * (x.ndim - 2)).to(x.dtype)
-    count = m.sum() * (x[0, 0].numel())
+    count = m.sum() * math.prod(x.shape[2:])
     return (x * m).sum() / count.clamp_min(1.0)
 
 

@@ -77,6 +77,7 @@ class CodePredictor(nn.Module):
         trunk = Reach.steps(r, r, 1) * c.frame_blocks + Reach.down(1, s1) \
             + Reach.steps(r, r, s1) * c.trunk_blocks
         low_in = trunk
+        self._code_reach = {}
         if self.hierarchical:
             self.high = nn.ModuleList(
                 nn.ModuleList([conv(c.dim, c.high_kernel, c.cond_dim),
@@ -87,12 +88,15 @@ class CodePredictor(nn.Module):
             high_layer = Reach.steps(rh, rh, s2) + Reach.steps(c.high_attn_left, c.high_attn_right, s2)
             high = trunk + Reach.down(s1, s2) + high_layer * c.high_layers
             low_in = trunk.max(high + Reach.interp(s1, s2))
+            self._code_reach["high"] = high
         self.low = nn.ModuleList(
             nn.ModuleList([conv(c.dim, c.kernel, c.cond_dim), attn(c.low_attn_left, c.low_attn_right)])
             for _ in range(c.low_layers))
         self.low_head = nn.Sequential(nn.LayerNorm(c.dim), nn.Linear(c.dim, v.low_codebook_size))
         low_layer = Reach.steps(r, r, s1) + Reach.steps(c.low_attn_left, c.low_attn_right, s1)
         low = low_in + low_layer * c.low_layers
+        self._code_reach["low_given_high"] = trunk + low_layer * c.low_layers
+        self._code_reach["low"] = low
         # Every code the decoder reads depends on speech within `low` of its anchor (the high
         # codes' reach is contained in it), so predict() reaches `low` + the decoder's reach.
         self._reach = low + vqvae.decode_receptive_field
@@ -117,6 +121,15 @@ class CodePredictor(nn.Module):
     def lookahead(self) -> int:
         """Future frames of speech features needed before frame t can be emitted."""
         return self._reach.right
+
+    @property
+    def code_receptive_fields(self) -> dict[str, Reach]:
+        """Speech/text frames around a code's anchor that its logits depend on.
+
+        "high": high codes; "low": low codes with predicted high codes (what predict() uses);
+        "low_given_high": low codes when the high codes are given (``logits(high_codes=...)``).
+        """
+        return dict(self._code_reach)
 
     # -- training ------------------------------------------------------------------------------
 
@@ -181,6 +194,22 @@ class CodePredictor(nn.Module):
         return recon
 
     # -- inference -----------------------------------------------------------------------------
+
+    def logits(self, speech_feats: Tensor, text_emb: Tensor | None = None, identity: Tensor | None = None, *,
+               high_codes: Tensor | None = None, mask: Tensor | None = None) -> dict[str, Tensor | None]:
+        """Batched logits {"high": (B, H, K_high) or None, "low": (B, L, K_low)}.
+
+        The low head is conditioned on ``high_codes`` (B, H) if given, else on the argmax of the
+        high logits. Uses the module's current mode (no dropout of identity/text).
+        """
+        speech, masks, conds, _ = self._prepare(speech_feats, mask, identity, text_emb, drop=False)
+        trunk = self._trunk(speech, masks, conds)
+        high_logits, high_vec = None, None
+        if self.hierarchical:
+            high_logits = self._high_logits(trunk, masks, conds)
+            chosen = high_logits.argmax(dim=-1) if high_codes is None else high_codes
+            high_vec = self.vqvae.vq_high.lookup(chosen)
+        return {"high": high_logits, "low": self._low_logits(trunk, high_vec, masks, conds)}
 
     @torch.no_grad()
     def predict_codes(self, speech_feats, text_emb=None, identity=None, *, temperature: float = 0.0,
