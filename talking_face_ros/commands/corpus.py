@@ -26,6 +26,12 @@ def register(sub) -> None:
     i.add_argument("--json", action="store_true", help="print JSON instead of text")
     i.set_defaults(func=_info)
 
+    pl = cs.add_parser("plot", help="picture utterances (waveform, phonemes, lip gap, key curves)")
+    pl.add_argument("corpus", type=Path)
+    pl.add_argument("--out", type=Path, default=None, help="folder for the PNGs (default CORPUS/plots)")
+    pl.add_argument("--count", type=int, default=8, help="how many (the first of each emotion; default 8)")
+    pl.set_defaults(func=_plot)
+
     v = cs.add_parser("vertices", help="export vertex sequences on a rig, VOCASET/BIWI-style layout")
     v.add_argument("corpus", type=Path)
     v.add_argument("--out", required=True, type=Path, help="folder for vertices_npy/, wav/, template.npy")
@@ -76,6 +82,16 @@ def _info(args) -> int:
     for split, d in s["splits"].items():
         print(f"  {split:5s} {d['utterances']:5d} utt {d['hours']:6.3f} h  {d['voices']:2d} voices "
               f"{d['sentences']:4d} sentences  phrasings {d['text_splits']}")
+    return 0
+
+
+def _plot(args) -> int:
+    from ..corpus.format import Corpus
+    from ..corpus.plots import plot_utterances
+
+    corpus = Corpus(args.corpus)
+    for p in plot_utterances(corpus, args.out or corpus.root / "plots", count=args.count):
+        print(p)
     return 0
 
 
