@@ -11,7 +11,7 @@ setup(
     description="ROS 2 talking face: speech + emotion text to ARKit blendshape animation",
     license="MIT",
     packages=find_packages(include=["talking_face_ros", "talking_face_ros.*"]),
-    package_data={"talking_face_ros": ["assets/*", "assets/**/*"]},
+    package_data={"talking_face_ros": ["assets/*", "assets/**/*", "web/static/*"]},
     python_requires=">=3.10",
     entry_points={"console_scripts": ["talking-face = talking_face_ros.cli:main"]},
 )

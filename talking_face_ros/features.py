@@ -18,8 +18,8 @@ training feature cache and by the live engine alike:
 ``StreamingFeatures`` computes the same passes on the same samples as audio arrives, so its
 output concatenated equals ``encode_planned`` of the whole utterance bit for bit, whatever
 the sizes of the pushed pieces. A motion frame is final once the chunk holding the feature
-frame after it has its right context: at most ``chunk_s + right_s`` (+ one feature frame)
-after the frame's time.
+frame after it has its right context, so frames lag the newest audio by at most about
+``chunk_s + right_s`` (``StreamingFeatures.latency_s``).
 """
 from __future__ import annotations
 
@@ -130,9 +130,15 @@ class StreamingFeatures:
 
     @property
     def latency_s(self) -> float:
-        """Worst-case audio time between a frame's time and the newest sample when it becomes final."""
+        """Bound of (newest audio time - time of the last final frame) between pushes.
+
+        Features up to the end of chunk k exist once (k+1)*chunk + right samples arrived; a frame
+        is final when the feature frame after it exists, whose time is at most one feature
+        frame, minus the frame offset, before that chunk's end; frames come every 1/fps.
+        """
         e = self.encoder
-        return (self.chunk + self.right) / e.sample_rate + e.frame_offset_s + 1.0 / e.native_rate
+        return ((self.chunk + self.right) / e.sample_rate + 1.0 / e.native_rate - e.frame_offset_s
+                + 1.0 / self.fps)
 
     @property
     def samples_pushed(self) -> int:

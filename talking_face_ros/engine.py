@@ -1,0 +1,364 @@
+"""Speech audio + emotion text -> ARKit frames, live or offline, through one code path.
+
+The CLI, the ROS node and the benchmarks all use ``Engine``. Audio goes in with ``push`` in
+pieces of any size and rate; ``pull`` returns the frames that are final; ``flush`` ends an
+utterance. ``animate`` is the same engine fed a whole clip at once and flushed, so offline and
+live output agree (exactly at temperature 0, up to float rounding of the windows).
+
+How it stays exact and bounded:
+
+* Speech features come from ``features.StreamingFeatures`` on the bundle's chunk plan, the
+  same passes the training features were made with.
+* The networks are temporally local (``model.receptive_field``: frames before/after a frame
+  that can change it). A frame is final once the features of the ``lookahead`` frames after it
+  exist; it is computed in a window that starts ``receptive_field.left`` frames before it (on
+  the model's code grid, ``align``), which gives the same numbers as one pass over the whole
+  utterance. Everything older than the next window's start is dropped, so memory does not grow
+  with the length of the stream.
+* Text conditions are per frame. ``set_emotion`` starts a linear blend from the current text
+  embedding to the new one at the first frame at or after the newest audio, over
+  ``emotion_blend_s``. Frames get their text when their features arrive, which is always after
+  that point, so a frame's condition never changes once set and windows stay consistent.
+
+Clock and indices: frame ``index`` depicts stream time ``index / fps``. The stream clock counts
+the 16 kHz samples that reached the encoder; ``flush`` pads the utterance with silence up to
+the next frame boundary (less than one frame), and the next utterance starts there, so indices
+continue without gaps or repeats across utterances. ``reset`` starts the clock again at 0.
+
+Sampling (temperature > 0) draws codes window by window from a seeded ``torch.Generator``;
+then a frame depends on the window it was drawn in, so live and offline draws differ (each is a
+valid sample). ``set_identity`` applies to windows computed after the call (identity is a table
+row per window, it cannot be blended).
+
+Bad audio never raises: NaN/inf samples become 0 (counted in ``stats``), integer PCM is scaled
+to [-1, 1], multi-channel arrays are averaged, empty arrays are ignored. Nonsense arguments
+(a sample rate <= 0, arrays of 3+ dimensions) raise ValueError.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .arkit import NUM_BLENDSHAPES
+from .encoders.base import SAMPLE_RATE
+from .features import StreamingFeatures
+
+
+@dataclass(frozen=True)
+class Frame:
+    index: int  # position in the stream; rises by 1 from frame to frame
+    time: float  # stream audio time the frame depicts, index / fps seconds
+    weights: np.ndarray  # (52,) float32 ARKit weights in arkit.ARKIT_NAMES order
+
+
+class Engine:
+    """Streaming animation with one loaded bundle; not thread-safe (one caller at a time)."""
+
+    def __init__(
+        self,
+        bundle,  # bundle.Bundle
+        *,
+        emotion_blend_s: float = 0.5,  # seconds over which a new emotion text fades in
+        temperature: float = 0.0,  # 0: most likely codes (deterministic); > 0: sampling (predictor only)
+        seed: int | None = None,  # seed of the sampling generator; None: torch's global RNG
+        window_s: float = 30.0,  # most frames one network call emits (bounds memory when fed hours at once)
+    ):
+        import torch
+
+        _check_number(emotion_blend_s, "emotion_blend_s", minimum=0.0)
+        _check_number(window_s, "window_s", minimum=1e-9)
+        self.bundle = bundle
+        self.model = bundle.model
+        self._torch = torch
+        self._device = next(self.model.parameters()).device
+        motion_dim = self.model.config.motion_dim if hasattr(self.model.config, "motion_dim") \
+            else self.model.vqvae.config.motion_dim
+        if motion_dim != NUM_BLENDSHAPES:
+            raise ValueError(f"the bundle's model outputs {motion_dim} channels, not the 52 ARKit weights")
+        self._sampling = bundle.model_kind == "predictor"
+        self.emotion_blend_s = float(emotion_blend_s)
+        self.window_frames = max(1, int(round(window_s * bundle.fps)))
+        self._features = StreamingFeatures(bundle.encoders.speech, bundle.plan, fps=bundle.fps)
+        self._reach = self.model.receptive_field
+        self._align = int(self.model.align)
+        self._identity = 0
+        self._emotion_text = bundle.default_emotion
+        self._target = self._embed(self._emotion_text)
+        self.set_sampling(temperature=temperature, seed=seed)
+        self.reset()
+
+    @classmethod
+    def from_bundle(cls, bundle, *, device: str = "auto", **options) -> "Engine":
+        """An engine for a bundle folder (loaded on ``device``) or an already loaded Bundle."""
+        from .bundle import Bundle, load_bundle
+
+        if not isinstance(bundle, Bundle):
+            bundle = load_bundle(Path(bundle), device=device)
+        return cls(bundle, **options)
+
+    # ------------------------------------------------------------------ settings
+
+    @property
+    def fps(self) -> float:
+        return self.bundle.fps
+
+    @property
+    def latency_s(self) -> float:
+        """Upper bound of (newest audio time - time of the last final frame) while audio streams in.
+
+        Chunk wait + plan right context + feature interpolation (``StreamingFeatures.latency_s``)
+        plus the model's lookahead; the soxr delay of non-16 kHz input (a few ms) comes on top.
+        """
+        return self._features.latency_s + self.model.lookahead / self.fps
+
+    @property
+    def emotion(self) -> str:
+        return self._emotion_text
+
+    @property
+    def identity(self) -> int:
+        return self._identity
+
+    def set_emotion(self, text: str | None) -> None:
+        """New emotion text (None or blank: the bundle's default); blends in from the newest audio on."""
+        if text is not None and not isinstance(text, str):
+            raise ValueError(f"emotion text must be a string, got {type(text).__name__}")
+        text = text.strip() if text and text.strip() else self.bundle.default_emotion
+        new = self._embed(text)
+        now = self._utt_base + self._frames_before_clock()
+        if self._clock_samples == 0 or self.emotion_blend_s == 0:  # nothing to blend from yet
+            self._blend = (now, new, new, 0)
+        else:
+            self._blend = (now, self._text_at(now), new, max(1, int(round(self.emotion_blend_s * self.fps))))
+        self._emotion_text, self._target = text, new
+
+    def set_identity(self, name: str | None) -> None:
+        """Speaker by name (a training voice of the bundle); unknown names use row 0 with a warning."""
+        self._identity = self.bundle.identity_index(name)
+
+    def set_sampling(self, *, temperature: float = 0.0, seed: int | None = None) -> None:
+        """Code sampling for the next windows: temperature 0 = argmax; ``seed`` restarts the generator."""
+        _check_number(temperature, "temperature", minimum=0.0)
+        if temperature > 0 and not self._sampling:
+            raise ValueError("temperature > 0 needs a code predictor; this bundle holds a regression model")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+            raise ValueError(f"seed must be an int or None, got {seed!r}")
+        self.temperature = float(temperature)
+        self._generator = None
+        if seed is not None:
+            self._generator = self._torch.Generator(device=self._device)
+            self._generator.manual_seed(int(seed))
+
+    # ------------------------------------------------------------------ streaming
+
+    def reset(self) -> None:
+        """Forget the stream: clock and frame index back to 0; emotion and identity settings stay."""
+        self._features.reset()
+        self._resampler = None  # (rate, soxr.ResampleStream) for non-16 kHz input
+        self._utt_base = 0  # stream index of the current utterance's frame 0
+        self._clock_samples = 0  # samples of the current utterance that reached the encoder
+        self._blend = (0, self._target, self._target, 0)  # (start frame, from, to, frames)
+        self._clear_utterance()
+        self._out: list[tuple[int, np.ndarray]] = []  # (first index, (n, 52) weights) not yet pulled
+        self.stats = {"samples_in": 0, "nonfinite_samples": 0, "frames": 0}
+
+    def push(self, audio, sample_rate: float = SAMPLE_RATE) -> int:
+        """Feed audio (any size, rate, dtype; 1-D or (samples, channels)); returns frames made final."""
+        sample_rate = _check_rate(sample_rate)
+        audio = self._sanitise(audio)
+        if len(audio) == 0:
+            return 0
+        self.stats["samples_in"] += len(audio)
+        made = self.stats["frames"]
+        self._feed(self._resample(audio, sample_rate))
+        return self.stats["frames"] - made
+
+    def pull(self) -> list[Frame]:
+        """Frames made final since the last pull, in order."""
+        return [Frame(first + k, (first + k) / self.fps, w[k]) for first, w in self._take() for k in range(len(w))]
+
+    def pull_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Like ``pull`` as arrays: indices (n,) int64, times (n,) float64, weights (n, 52) float32."""
+        parts = self._take()
+        if not parts:
+            return np.zeros(0, np.int64), np.zeros(0), np.zeros((0, NUM_BLENDSHAPES), np.float32)
+        index = np.concatenate([np.arange(first, first + len(w), dtype=np.int64) for first, w in parts])
+        return index, index / self.fps, np.concatenate([w for _, w in parts])
+
+    def flush(self) -> int:
+        """End of utterance: make every remaining frame final; returns how many. A no-op without audio."""
+        made = self._finish_resampler()
+        if self._clock_samples == 0:
+            return made
+        feats = self._features.flush()
+        self._add_features(feats)
+        made += self._run(final=True)
+        self._utt_base += self._n_frames
+        self._clock_samples = 0
+        self._clear_utterance()
+        return made
+
+    def buffered(self) -> dict[str, int]:
+        """Sizes of every internal buffer (samples or frames), for memory checks."""
+        f = self._features.buffered()
+        return {"audio": f["audio"], "features": f["features"], "model_frames": len(self._speech),
+                "unpulled_frames": sum(len(w) for _, w in self._out)}
+
+    # ------------------------------------------------------------------ offline
+
+    def animate(self, audio, sample_rate: float = SAMPLE_RATE, *, emotion: str | None = None,
+                identity: str | None = None, seed: int | None = None,
+                temperature: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """A whole clip: (times (n,), weights (n, 52)); resets the stream and leaves these settings."""
+        self.set_sampling(temperature=temperature, seed=seed)
+        self.set_identity(identity)
+        self.reset()
+        self.set_emotion(emotion)
+        self.push(audio, sample_rate)
+        self.flush()
+        _, times, weights = self.pull_arrays()
+        return times, weights
+
+    # ------------------------------------------------------------------ internals
+
+    def _clear_utterance(self) -> None:
+        """Model-side state of one utterance; indices below are utterance-local frames."""
+        dim_s, dim_t = self.bundle.encoders.speech.feature_dim, self._target.shape[0]
+        self._speech = np.zeros((0, dim_s), np.float32)  # features of frames [_buf_start, _n_frames)
+        self._text = np.zeros((0, dim_t), np.float32)  # text embedding of the same frames
+        self._buf_start = 0
+        self._n_frames = 0  # frames whose features arrived
+        self._next_out = 0  # next frame to make final
+
+    def _embed(self, text: str) -> np.ndarray:
+        return np.asarray(self.bundle.encoders.text.encode_one(text), np.float32)
+
+    def _frames_before_clock(self) -> int:
+        """Frames of the current utterance whose time lies before the newest audio."""
+        return int(math.ceil(self._clock_samples * self.fps / SAMPLE_RATE - 1e-6)) if self._clock_samples else 0
+
+    def _text_at(self, index) -> np.ndarray:
+        """Text embedding of stream frame(s) ``index`` under the current blend."""
+        start, old, new, frames = self._blend
+        idx = np.atleast_1d(np.asarray(index, np.float64))
+        w = np.ones_like(idx) if frames == 0 else np.clip((idx - start + 1) / frames, 0.0, 1.0)
+        w = w.astype(np.float32)[:, None]
+        out = old[None, :] * (1.0 - w) + new[None, :] * w
+        return out if np.ndim(index) else out[0]
+
+    def _sanitise(self, audio) -> np.ndarray:
+        x = np.asarray(audio)
+        if x.ndim == 0 or x.ndim > 2:
+            raise ValueError(f"audio must be 1-D (samples) or 2-D (samples, channels), got shape {x.shape}")
+        if x.size == 0:
+            return np.zeros(0, np.float32)
+        if x.dtype.kind == "b":
+            x = x.astype(np.float32)
+        elif x.dtype.kind == "u":  # unsigned PCM: mid-scale is silence
+            half = float(2 ** (8 * x.dtype.itemsize - 1))
+            x = (x.astype(np.float64) - half) / half
+        elif x.dtype.kind == "i":
+            x = x.astype(np.float64) / float(2 ** (8 * x.dtype.itemsize - 1))
+        elif x.dtype.kind == "c" or x.dtype.kind not in "f":
+            raise ValueError(f"audio must be real numbers, got dtype {x.dtype}")
+        if x.ndim == 2:  # channels are the short axis when it is <= 8 long, else axis 1
+            axis = 0 if (x.shape[0] <= 8 and x.shape[0] < x.shape[1]) else 1
+            x = x.mean(axis=axis, dtype=np.float64)
+        x = np.asarray(x, np.float32)
+        bad = ~np.isfinite(x)
+        if bad.any():
+            self.stats["nonfinite_samples"] += int(bad.sum())
+            x = np.where(bad, np.float32(0.0), x)
+        return x
+
+    def _resample(self, audio: np.ndarray, rate) -> np.ndarray:
+        """To 16 kHz with a streaming soxr resampler (the same samples as one soxr pass over the clip)."""
+        if self._resampler is not None and self._resampler[0] != rate:
+            self._finish_resampler()
+        if rate == SAMPLE_RATE:
+            return audio
+        if self._resampler is None:
+            import soxr
+
+            self._resampler = (rate, soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32", quality="HQ"))
+        return self._resampler[1].resample_chunk(audio, last=False)
+
+    def _finish_resampler(self) -> int:
+        """Feed the resampler's delayed tail (end of utterance or a change of input rate)."""
+        if self._resampler is None:
+            return 0
+        _, stream = self._resampler
+        self._resampler = None
+        return self._feed(stream.resample_chunk(np.zeros(0, np.float32), last=True))
+
+    def _feed(self, audio16k: np.ndarray) -> int:
+        if len(audio16k) == 0:
+            return 0
+        self._clock_samples += len(audio16k)
+        self._add_features(self._features.push(audio16k))
+        return self._run(final=False)
+
+    def _add_features(self, feats: np.ndarray) -> None:
+        if len(feats) == 0:
+            return
+        first = self._utt_base + self._n_frames
+        text = self._text_at(np.arange(first, first + len(feats)))
+        self._speech = np.concatenate([self._speech, feats])
+        self._text = np.concatenate([self._text, text])
+        self._n_frames += len(feats)
+
+    def _run(self, *, final: bool) -> int:
+        """Make final every frame whose lookahead is covered (all of them when ``final``)."""
+        stop = self._n_frames if final else self._n_frames - self.model.lookahead
+        made = 0
+        while self._next_out < stop:
+            e = self._next_out
+            s = min(stop, e + self.window_frames)
+            a = max(0, e - self._reach.left) // self._align * self._align
+            b = self._n_frames if final and s == stop else min(self._n_frames, s + self._reach.right)
+            weights = self._predict(a, b)[e - a:s - a]
+            self._out.append((self._utt_base + e, weights))
+            self._next_out = s
+            made += s - e
+            self._drop_before(max(0, s - self._reach.left) // self._align * self._align)
+        self.stats["frames"] += made
+        return made
+
+    def _predict(self, a: int, b: int) -> np.ndarray:
+        torch = self._torch
+        i, j = a - self._buf_start, b - self._buf_start
+        speech = torch.from_numpy(self._speech[i:j]).to(self._device)
+        text = torch.from_numpy(self._text[i:j]).to(self._device)
+        if self._sampling:
+            out = self.model.predict(speech, text, self._identity, temperature=self.temperature,
+                                     generator=self._generator)
+        else:
+            out = self.model.predict(speech, text, self._identity)
+        return out.detach().to("cpu", torch.float32).numpy()
+
+    def _drop_before(self, frame: int) -> None:
+        drop = frame - self._buf_start
+        if drop > 0:
+            self._speech = self._speech[drop:]
+            self._text = self._text[drop:]
+            self._buf_start = frame
+
+    def _take(self) -> list[tuple[int, np.ndarray]]:
+        out, self._out = self._out, []
+        return out
+
+
+def _check_number(value, name: str, *, minimum: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(value) or value < minimum:
+        raise ValueError(f"{name} must be a finite number >= {minimum:g}, got {value!r}")
+
+
+def _check_rate(rate) -> float:
+    if isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(rate) or rate <= 0:
+        raise ValueError(f"sample_rate must be a positive number of Hz, got {rate!r}")
+    return float(rate) if not float(rate).is_integer() else int(rate)
