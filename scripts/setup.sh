@@ -57,6 +57,12 @@ say "installing Python dependencies"
 # compat mode puts the source tree on sys.path, so the generated messages installed into
 # site-packages/talking_face_ros/msg join the source package (pkgutil.extend_path).
 "${PIP[@]}" -e . -c constraints.txt --config-settings editable_mode=compat
+# Khronos' glTF validator (npm) checks exported .glb files in the tests; optional.
+if command -v npm >/dev/null && [ ! -d "$VENV/node_modules/gltf-validator" ]; then
+  say "installing gltf-validator (npm)"
+  npm install --prefix "$VENV" --no-audit --no-fund --silent gltf-validator@2.0.0-dev.3.10 ||
+    say "warning: gltf-validator not installed (its test will be skipped)"
+fi
 if [ -x scripts/build_ros.sh ] || [ -f scripts/build_ros.sh ]; then
   say "installing ROS 2 wheels and building the messages"
   bash scripts/build_ros.sh "$VENV"

@@ -174,8 +174,6 @@ class AudioIntake:
                 actions.append(self._end("restart"))
             if u is None and not chunk.utterance_start and chunk.stream_id in self.marked:
                 return actions  # silence between the utterances of a marking stream
-            if chunk.frames == 0:
-                return actions if not chunk.utterance_start else actions + self._begin(chunk, now_ns)
             actions += self._begin(chunk, now_ns)
         else:
             u = self.active
@@ -321,10 +319,6 @@ class GridFrames:
             out.append((self.first + self.next_grid, w))
             self.next_grid += 1
         return out
-
-    def finish(self) -> list[tuple[int, np.ndarray]]:
-        """End of utterance: grid frames between the last model frame and the next are not drawn."""
-        return []
 
 
 # ---------------------------------------------------------------------------------------------

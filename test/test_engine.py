@@ -103,7 +103,7 @@ def stream(engine, audio, sizes, *, sample_rate=SR, flush=True):
 def one_pass(bundle, audio, text, identity=0):
     """What the model gives in one pass over the planned features of the whole clip."""
     feats = encode_planned(bundle.encoders.speech, audio, bundle.plan, fps=bundle.fps)
-    return bundle.model.predict(torch.from_numpy(feats), torch.as_tensor(text), identity).numpy()
+    return bundle.model.predict(torch.from_numpy(feats), torch.tensor(text), identity).numpy()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -304,13 +304,13 @@ def test_bad_audio_never_raises(cheap_bundle, speech):
     clip = speech[:20000].copy()
     _, clean = engine.animate(clip, SR)
     dirty = clip.copy()
-    dirty[[100, 5000, 9000]] = [np.nan, np.inf, -np.inf]
-    zeroed = clip.copy()
-    zeroed[[100, 5000, 9000]] = 0.0
+    dirty[6000:9000] = np.nan  # a dropout of 0.19 s
+    dirty[[100, 12000]] = [np.inf, -np.inf]
+    zeroed = np.where(np.isfinite(dirty), dirty, 0.0).astype(np.float32)
     _, got = engine.animate(dirty, SR)
-    assert engine.stats["nonfinite_samples"] == 3
+    assert engine.stats["nonfinite_samples"] == 3002
     assert np.array_equal(got, engine.animate(zeroed, SR)[1])
-    assert not np.array_equal(got, clean)  # control: zeroing three samples is visible at all
+    assert not np.allclose(got, clean, atol=1e-3)  # control: the silenced span is visible
     engine.reset()
     assert engine.push(np.zeros(0, np.float32)) == 0 and engine.push([]) == 0
     assert engine.buffered()["audio"] == 0 and engine.flush() == 0

@@ -1,0 +1,406 @@
+"""ROS 2 node ``talking_face_node``: speech audio + emotion text in, ARKit blendshape frames out.
+
+Topics (names relative, so namespaces and remapping apply):
+
+=============  ====================================  ==============================================
+topic          type                                  QoS, and why
+=============  ====================================  ==============================================
+audio          talking_face_ros/AudioChunk (sub)     reliable, keep last 50, volatile: speech must
+                                                     arrive whole (a lost 20 ms chunk becomes
+                                                     silence); 50 chunks are 1 s of slack; old
+                                                     audio is useless to a late joiner
+emotion        std_msgs/String (sub)                 reliable, transient local, depth 1: a node
+                                                     (re)started after the emotion was set still
+                                                     gets it (publishers must use the same QoS)
+blendshapes    talking_face_ros/BlendshapeFrame      reliable, keep last 10, volatile. A reliable
+               (pub)                                 writer matches both reliable and best-effort
+                                                     readers (a best-effort writer would refuse
+                                                     reliable ones); a display subscribes best
+                                                     effort, a recorder reliable; depth 10 bounds
+                                                     what a slow reader can hold back
+/diagnostics   diagnostic_msgs/DiagnosticArray       default (reliable, depth 10), 1 Hz
+=============  ====================================  ==============================================
+
+Timing: frame k depicts audio time ``t0 + k / fps`` (header.stamp) and is published at
+``stamp + delay`` on the node's clock, idle or speaking, so stamps rise by one period through
+every switch and consumers can delay their audio by ``delay`` (logged at start, and in
+diagnostics) to be in sync. An utterance's frame i has the stamp of its first sample plus
+``i / fps`` minus a pad of less than one frame that puts it on the grid
+(``face_timeline``). Speech frames that miss their slot are dropped and counted; the slot
+shows the face at rest. Parameters: ``node_params`` and config/talking_face.yaml.
+
+Threads: the executor runs the subscriptions (which only queue work) and the frame timer; one
+worker thread runs the engine, so a slow encoder pass never delays a frame's publication.
+"""
+from __future__ import annotations
+
+import array
+import math
+import queue
+import sys
+import threading
+import time
+import traceback
+from collections import Counter, deque
+from pathlib import Path
+
+import numpy as np
+import rclpy
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from std_msgs.msg import String
+
+from talking_face_ros.arkit import ARKIT_NAMES
+from talking_face_ros.face_timeline import (ENGINE_RATE, NS, Audio, AudioIntake, Begin, Chunk, End,
+                                            FaceTimeline, Grid, GridFrames)
+from talking_face_ros.idle_face import EmotionLabels, IdleFace
+from talking_face_ros.msg import AudioChunk, BlendshapeFrame
+from talking_face_ros.node_params import NodeParams, ParameterError, declare
+from talking_face_ros.paths import ASSETS_DIR
+
+NODE_NAME = "talking_face_node"
+DEFAULT_MODEL = ASSETS_DIR / "default_model"
+AUDIO_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50, reliability=ReliabilityPolicy.RELIABLE,
+                       durability=DurabilityPolicy.VOLATILE)
+EMOTION_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
+FRAME_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE,
+                       durability=DurabilityPolicy.VOLATILE)
+PIECE_S = 0.1  # audio is fed to the engine in pieces this long, so frames come out as they are ready
+MAX_EMOTION_CHARS = 1000  # longer emotion text is refused (the encoder reads 256 tokens at most)
+WARN_EVERY_S = 5.0  # each kind of input warning is logged at most this often
+
+
+def resolve_model(value: str) -> Path:
+    """The bundle folder of parameter ``model``; ParameterError if it holds no bundle."""
+    folder = Path(value).expanduser() if value else DEFAULT_MODEL
+    if not (folder / "bundle.json").is_file():
+        if not value:
+            raise ParameterError(f"parameter model is empty and no default model is installed at "
+                                 f"{DEFAULT_MODEL}: pass a bundle folder with -p model:=FOLDER")
+        raise ParameterError(f"parameter model = {value!r}: no bundle.json in that folder")
+    return folder
+
+
+def corpus_style(identity: str):
+    """The speaking style of a corpus voice (resting smile, blink rate) for the face at rest."""
+    from talking_face_ros.corpus.voices import VOICES
+    from talking_face_ros.style import SpeakingStyle
+
+    return next((v.style for v in VOICES if v.voice_id == identity), SpeakingStyle())
+
+
+class TalkingFaceNode(Node):
+    def __init__(self, **node_options):
+        super().__init__(NODE_NAME, **node_options)
+        started = time.monotonic()
+        self.params: NodeParams = declare(self)
+        p = self.params
+        self._load_engine(p)
+        self.delay_s = p.delay_for(self.engine.latency_s)
+        self.default_emotion = p.default_emotion.strip() or self.engine.bundle.default_emotion
+        self.labels = EmotionLabels(self.engine.bundle.encoders.text)
+        self.labels.warm_up()  # embeds the labelled phrasings now, not in the middle of speech
+        label = self.labels(self.default_emotion)
+        self.engine.set_emotion(self.default_emotion)
+        self.emotion = (self.default_emotion, label)
+
+        now = self.get_clock().now().nanoseconds
+        self.grid = Grid(fps=p.fps, t0_ns=now - int(round(self.delay_s * NS)))
+        idle = IdleFace(style=corpus_style(p.identity), seed=p.seed, emotion=label[0], intensity=label[1],
+                        blend_s=p.emotion_blend_s)
+        self.timeline = FaceTimeline(self.grid, idle, delay_ns=int(round(self.delay_s * NS)),
+                                     speech_blend_s=p.speech_blend_s)
+        self.intake = AudioIntake(self.grid, max_gap_s=p.max_gap, utterance_timeout_s=p.utterance_timeout,
+                                  max_clock_offset_s=p.max_clock_offset)
+        self._lock = threading.Lock()  # timeline and the emotion in force: worker vs timer
+        self._work: queue.Queue = queue.Queue()
+        self._queued_s = 0.0  # audio seconds waiting in _work
+        self._queue_lock = threading.Lock()
+        self._frames: GridFrames | None = None  # engine -> grid frames of the open utterance
+        self._utterance = 0
+        self.counts: Counter = Counter()  # node-side counters (the intake and timeline keep theirs)
+        self._compute = deque(maxlen=2000)  # (monotonic, engine seconds, audio seconds)
+        self._final_latency = deque(maxlen=2000)  # (monotonic, arrival -> frame final, s)
+        self._publish_latency = deque(maxlen=2000)  # (monotonic, arrival -> frame published, s)
+        self._last_warned: dict[str, float] = {}
+        self._diag_before: Counter = Counter()
+        self._names = list(ARKIT_NAMES)
+        self._stop = threading.Event()
+
+        self.frame_pub = self.create_publisher(BlendshapeFrame, "blendshapes", FRAME_QOS)
+        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_subscription(AudioChunk, "audio", self._on_audio, AUDIO_QOS)
+        self.create_subscription(String, "emotion", self._on_emotion, EMOTION_QOS)
+        self._worker = threading.Thread(target=self._run_worker, name="talking_face_engine", daemon=True)
+        self._worker.start()
+        self.create_timer(self.grid.period_ns / NS, self._tick)
+        self.create_timer(1.0, self._publish_diagnostics)
+        self.load_s = time.monotonic() - started
+        self.get_logger().info(
+            f"ready in {self.load_s:.1f} s: model {self.model_folder} ({self.engine.bundle.model_kind}), "
+            f"device {self.device}, engine latency {self.engine.latency_s:.3f} s, delay {self.delay_s:.3f} s, "
+            f"{p.fps:g} fps, emotion {self.default_emotion!r} -> {label[0]} {label[1]}")
+
+    def _load_engine(self, p: NodeParams) -> None:
+        import torch
+
+        from talking_face_ros.bundle import load_bundle
+        from talking_face_ros.encoders.base import resolve_torch_device
+        from talking_face_ros.engine import Engine
+
+        if p.threads > 0:
+            torch.set_num_threads(p.threads)  # a busy small CPU runs torch faster on fewer threads
+        self.model_folder = resolve_model(p.model)
+        try:
+            self.device = resolve_torch_device(p.device)
+            options = {"speech": {"threads": p.threads}} if p.threads > 0 else None
+            bundle = load_bundle(self.model_folder, device=p.device, encoder_options=options)
+            self.engine = Engine(bundle, emotion_blend_s=p.emotion_blend_s)
+        except (ValueError, OSError) as exc:
+            raise ParameterError(f"parameter model = {str(self.model_folder)!r}: {exc}".replace("\n", " ")) from None
+        if p.identity not in bundle.identities:
+            raise ParameterError(f"parameter identity = {p.identity!r}: not one of the model's identities "
+                                 f"({', '.join(bundle.identities)})")
+        self.engine.set_identity(p.identity)
+        if bundle.fps != p.fps:
+            self.get_logger().info(f"the model animates at {bundle.fps:g} fps; frames are interpolated "
+                                   f"to {p.fps:g} fps")
+
+    # ------------------------------------------------------------------ callbacks (executor)
+
+    def _on_audio(self, msg: AudioChunk) -> None:
+        arrival = time.monotonic()
+        now_ns = self.get_clock().now().nanoseconds
+        chunk = Chunk(stream_id=msg.stream_id, sequence=msg.sequence, utterance_id=msg.utterance_id,
+                      utterance_start=msg.utterance_start, utterance_end=msg.utterance_end,
+                      stamp_ns=msg.header.stamp.sec * NS + msg.header.stamp.nanosec,
+                      sample_rate=msg.sample_rate, channels=msg.channels,
+                      samples=np.frombuffer(msg.samples, dtype=np.int16).copy())
+        self.counts["chunks_received"] += 1
+        seconds = chunk.frames / chunk.sample_rate if chunk.sample_rate > 0 else 0.0
+        if self._queued_s + seconds > self.params.max_queue and not (chunk.utterance_start or chunk.utterance_end):
+            self.counts["chunks_dropped"] += 1
+            self._warn("queue", f"dropped an audio chunk: {self._queued_s:.1f} s of audio already wait for "
+                                f"the engine (max_queue {self.params.max_queue:g} s); the engine is slower "
+                                f"than the audio")
+            return
+        with self._queue_lock:
+            self._queued_s += seconds
+        self._work.put(("chunk", chunk, arrival, now_ns, seconds))
+
+    def _on_emotion(self, msg: String) -> None:
+        self._work.put(("emotion", msg.data))
+
+    def _tick(self) -> None:
+        now_ns = self.get_clock().now().nanoseconds
+        with self._lock:
+            frames = self.timeline.due(now_ns)
+            text, (label, intensity) = self.emotion
+        for f in frames:
+            msg = BlendshapeFrame()
+            msg.header.stamp = Time(sec=f.stamp_ns // NS, nanosec=f.stamp_ns % NS)
+            msg.header.frame_id = self.params.frame_id
+            msg.frame_index = f.index
+            msg.fps = float(self.params.fps)
+            msg.names = self._names
+            msg.weights = array.array("f", f.weights.tobytes())
+            msg.speaking = f.speaking
+            msg.utterance_id = f.utterance_id
+            msg.emotion = text
+            msg.emotion_label = label
+            msg.emotion_intensity = intensity
+            if f.arrival is not None:
+                msg.latency = float(time.monotonic() - f.arrival)
+                self._publish_latency.append((time.monotonic(), msg.latency))
+            self.frame_pub.publish(msg)
+
+    # ------------------------------------------------------------------ the engine worker
+
+    def _run_worker(self) -> None:
+        while not self._stop.is_set():
+            try:
+                item = self._work.get(timeout=0.05)
+            except queue.Empty:
+                item = None
+            try:
+                if item is not None and item[0] == "chunk":
+                    _, chunk, arrival, now_ns, seconds = item
+                    with self._queue_lock:
+                        self._queued_s -= seconds
+                    actions = self.intake.accept(chunk, now_ns=now_ns)
+                    late = sum(self._do(action, arrival) for action in actions)
+                    if late:
+                        self.counts["chunks_late"] += 1
+                elif item is not None and item[0] == "emotion":
+                    self._set_emotion(item[1])
+                elif item is not None and item[0] == "stop":
+                    break
+                for action in self.intake.poll(now_ns=self.get_clock().now().nanoseconds):
+                    self._do(action, time.monotonic())
+            except Exception:  # a bug must not stop the face: log it, drop the utterance, go on
+                self.counts["engine_errors"] += 1
+                self.get_logger().error("engine failure, utterance dropped:\n" + traceback.format_exc())
+                self.intake.close()
+                self.engine.reset()
+                self._frames = None
+            for key, message in self.intake.warnings:
+                self._warn(key, message)
+            self.intake.warnings.clear()
+
+    def _do(self, action, arrival: float) -> int:
+        """Run one intake action on the engine; returns how many frames came out too late."""
+        if isinstance(action, Begin):
+            self.engine.reset()
+            self._frames = GridFrames(action.first_frame, model_fps=self.engine.fps, grid_fps=self.params.fps)
+            self._utterance = action.utterance_id
+            if action.pad_samples:
+                self.engine.push(np.zeros(action.pad_samples, np.float32), ENGINE_RATE)
+            return 0
+        if self._frames is None:  # audio before any Begin cannot happen; be safe
+            return 0
+        if isinstance(action, Audio):
+            step = max(1, int(PIECE_S * action.sample_rate))
+            late = 0
+            for i in range(0, len(action.samples), step):
+                piece = action.samples[i:i + step]
+                t = time.perf_counter()
+                self.engine.push(piece, action.sample_rate)
+                self._compute.append((time.monotonic(), time.perf_counter() - t, len(piece) / action.sample_rate))
+                late += self._deliver(arrival)
+            return late
+        if isinstance(action, End):
+            t = time.perf_counter()
+            self.engine.flush()
+            self._compute.append((time.monotonic(), time.perf_counter() - t, 0.0))
+            late = self._deliver(arrival)
+            self._frames = None
+            return late
+        raise TypeError(f"unknown intake action {action!r}")
+
+    def _deliver(self, arrival: float) -> int:
+        frames = self.engine.pull()
+        if not frames:
+            return 0
+        ready = time.monotonic()
+        grid = [kw for f in frames for kw in self._frames.add(f.index, f.weights)]
+        with self._lock:
+            late = sum(not self.timeline.add_speech(k, w, utterance_id=self._utterance, arrival=arrival)
+                       for k, w in grid)
+        self._final_latency.append((ready, ready - arrival))
+        return late
+
+    def _set_emotion(self, text: str) -> None:
+        if len(text) > MAX_EMOTION_CHARS:
+            self.counts["bad_emotions"] += 1
+            self._warn("emotion", f"ignored an emotion text of {len(text)} characters (at most {MAX_EMOTION_CHARS})")
+            return
+        text = text.strip() or self.default_emotion
+        self.engine.set_emotion(text)
+        label = self.labels(text)
+        with self._lock:
+            self.timeline.set_emotion(*label)
+            self.emotion = (text, label)
+        self.get_logger().info(f"emotion {text!r} -> {label[0]} {label[1]}")
+
+    # ------------------------------------------------------------------ diagnostics
+
+    def stats(self, window_s: float = 1.0) -> dict:
+        """Counters and the last window's figures (for diagnostics and tests)."""
+        now = time.monotonic()
+        compute = [(c, a) for t, c, a in list(self._compute) if now - t <= window_s]
+        audio = sum(a for _, a in compute)
+        final = [v for t, v in list(self._final_latency) if now - t <= window_s]
+        published = [v for t, v in list(self._publish_latency) if now - t <= window_s]
+        with self._lock:
+            counts = self.counts + self.intake.counts + self.timeline.counts
+            pending = self.timeline.pending()
+            text, (label, intensity) = self.emotion
+        return {
+            "counts": counts,
+            "real_time_factor": sum(c for c, _ in compute) / audio if audio > 0 else 0.0,
+            "final_latency_p50": _percentile(final, 50), "final_latency_p95": _percentile(final, 95),
+            "publish_latency_p50": _percentile(published, 50), "publish_latency_p95": _percentile(published, 95),
+            "queued_audio_s": max(self._queued_s, 0.0), "pending_frames": pending,
+            "emotion": text, "emotion_label": f"{label} {intensity}",
+        }
+
+    def _publish_diagnostics(self) -> None:
+        s = self.stats()
+        counts = s["counts"]
+        problems = [k for k in ("late_frames", "chunks_dropped", "chunks_late", "bad_inputs", "bad_emotions",
+                                "frames_skipped", "engine_errors", "stamps_backwards", "restamped")
+                    if counts[k] > self._diag_before[k]]
+        self._diag_before = Counter(counts)
+        level, message = DiagnosticStatus.OK, "ok"
+        if problems or s["real_time_factor"] > 1.0:
+            level = DiagnosticStatus.WARN
+            message = ", ".join(problems + (["slower than real time"] if s["real_time_factor"] > 1.0 else []))
+        if "engine_errors" in problems:
+            level = DiagnosticStatus.ERROR
+        values = {
+            "engine latency (s)": f"{self.engine.latency_s:.3f}", "delay (s)": f"{self.delay_s:.3f}",
+            "audio arrival to frame final p50 (s)": _fmt(s["final_latency_p50"]),
+            "audio arrival to frame final p95 (s)": _fmt(s["final_latency_p95"]),
+            "audio arrival to frame published p50 (s)": _fmt(s["publish_latency_p50"]),
+            "audio arrival to frame published p95 (s)": _fmt(s["publish_latency_p95"]),
+            "real-time factor": f"{s['real_time_factor']:.3f}",
+            "queued audio (s)": f"{s['queued_audio_s']:.3f}", "pending frames": str(s["pending_frames"]),
+            "emotion": s["emotion"], "emotion label": s["emotion_label"],
+        }
+        for key in ("frames_published", "speech_frames", "idle_frames", "late_frames", "frames_skipped",
+                    "chunks_received", "chunks_dropped", "chunks_late", "chunks_lost", "duplicates",
+                    "gaps_filled", "stamps_backwards", "resyncs", "restamped", "bad_inputs", "bad_emotions",
+                    "utterances", "utterances_timed_out", "engine_errors"):
+            values[key.replace("_", " ")] = str(counts[key])
+        status = DiagnosticStatus(level=level, name=f"{self.get_name()}: face", message=message,
+                                  hardware_id=self.device,
+                                  values=[KeyValue(key=k, value=v) for k, v in values.items()])
+        array_msg = DiagnosticArray(status=[status])
+        array_msg.header.stamp = self.get_clock().now().to_msg()
+        self.diag_pub.publish(array_msg)
+
+    def _warn(self, key: str, message: str) -> None:
+        now = time.monotonic()
+        if now - self._last_warned.get(key, -math.inf) >= WARN_EVERY_S:
+            self._last_warned[key] = now
+            self.get_logger().warning(message)
+
+    def close(self) -> None:
+        """Stop the engine worker (before destroy_node)."""
+        self._stop.set()
+        self._work.put(("stop",))
+        self._worker.join(timeout=5.0)
+
+
+def _percentile(values, q: float) -> float | None:
+    return float(np.percentile(values, q)) if values else None
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def main(args=None) -> int:
+    try:
+        with rclpy.init(args=args):
+            try:
+                node = TalkingFaceNode()
+            except ParameterError as exc:
+                print(f"{NODE_NAME}: {exc}", file=sys.stderr)
+                return 2
+            try:
+                rclpy.spin(node)
+            finally:
+                node.close()
+                node.destroy_node()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
