@@ -189,7 +189,8 @@ def load_bundle(folder, *, device: str = "auto", encoder_options: dict | None = 
     try:
         plan.samples(encoders.speech)
     except ValueError as exc:
-        raise ValueError(f"{folder / META_FILE}: field 'plan' does not suit {encoders.speech.name}: {exc}") from None
+        raise ValueError(f"{folder / META_FILE}: field 'plan' does not suit {encoders.speech.name}: "
+                         f"{exc}") from None
     if encoders.speech.feature_dim != model.config.speech_dim:
         raise ValueError(f"{folder}: the model takes {model.config.speech_dim}-d speech features but "
                          f"{encoders.speech.name} gives {encoders.speech.feature_dim}")
@@ -234,7 +235,8 @@ def make_random_bundle(folder, *, small: bool = True, kind: str = "predictor", s
     with torch.no_grad():
         for p in model.parameters():
             p.add_(torch.randn_like(p) * 0.1)
-    return save_bundle(folder, model.eval(), encoders_cfg={"speech": {"kind": "moonshine"}, "text": {"kind": "minilm"}},
+    encoders_cfg = {"speech": {"kind": "moonshine"}, "text": {"kind": "minilm"}}
+    return save_bundle(folder, model.eval(), encoders_cfg=encoders_cfg,
                        plan=plan or ChunkPlan(), fps=fps, identities=["default", *speakers],
                        extra={"trained": {"random": True, "seed": seed}})
 

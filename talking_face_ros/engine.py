@@ -19,6 +19,7 @@ How it stays exact and bounded:
   embedding to the new one at the first frame at or after the newest audio, over
   ``emotion_blend_s``. Frames get their text when their features arrive, which is always after
   that point, so a frame's condition never changes once set and windows stay consistent.
+  Between utterances (no audio since the last ``flush`` or ``reset``) a new text applies at once.
 
 Clock and indices: frame ``index`` depicts stream time ``index / fps``. The stream clock counts
 the 16 kHz samples that reached the encoder; ``flush`` pads the utterance with silence up to
@@ -31,8 +32,10 @@ valid sample). ``set_identity`` applies to windows computed after the call (iden
 row per window, it cannot be blended).
 
 Bad audio never raises: NaN/inf samples become 0 (counted in ``stats``), integer PCM is scaled
-to [-1, 1], multi-channel arrays are averaged, empty arrays are ignored. Nonsense arguments
-(a sample rate <= 0, arrays of 3+ dimensions) raise ValueError.
+to [-1, 1], multi-channel arrays are averaged (the channel axis is the short one when it has
+at most 8 entries, else axis 1), empty arrays are ignored. Nonsense arguments (a sample rate
+<= 0, arrays of 3+ dimensions) raise ValueError. Final frames wait in the engine until
+``pull``; a caller that never pulls makes that queue grow.
 """
 from __future__ import annotations
 
@@ -213,11 +216,15 @@ class Engine:
                 identity: str | None = None, seed: int | None = None,
                 temperature: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
         """A whole clip: (times (n,), weights (n, 52)); resets the stream and leaves these settings."""
+        sample_rate = _check_rate(sample_rate)
         self.set_sampling(temperature=temperature, seed=seed)
         self.set_identity(identity)
         self.reset()
         self.set_emotion(emotion)
-        self.push(audio, sample_rate)
+        audio = self._sanitise(audio)  # once, so that pieces of a 2-D array are not re-read as channels
+        step = max(1, int(self.window_frames / self.fps * sample_rate))  # pieces keep the buffers small
+        for i in range(0, len(audio), step):
+            self.push(audio[i:i + step], sample_rate)
         self.flush()
         _, times, weights = self.pull_arrays()
         return times, weights

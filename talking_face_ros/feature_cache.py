@@ -75,10 +75,17 @@ def stored_encoders(encoders_cfg: dict) -> dict:
 
 
 def cache_key(corpus, *, encoders_cfg: dict, plan: ChunkPlan, fps: float) -> str:
-    """16 hex digits naming the cache of ``corpus`` for this encoder, plan and frame rate."""
+    """16 hex digits naming the cache of ``corpus`` for this encoder, plan and frame rate.
+
+    The source code that computes the features (``features.py`` and the encoder modules) is part
+    of the key: a changed chunking rule or preprocessing must never meet features made by the
+    old one. The price is a recomputation after any edit of those files.
+    """
     manifest = (Path(corpus.root) / "manifest.json").read_bytes()
+    encoders = stored_encoders(encoders_cfg)
     what = {"format": FORMAT, "version": VERSION, "manifest": hashlib.sha256(manifest).hexdigest(),
-            "encoders": stored_encoders(encoders_cfg), "plan": plan.to_dict(), "fps": float(fps)}
+            "encoders": encoders, "plan": plan.to_dict(), "fps": float(fps),
+            "code": _code_digest(encoders)}
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -158,6 +165,20 @@ def load_feature_cache(folder, *, ids=None) -> FeatureCache:
 
 
 # ---------------------------------------------------------------------------------------------
+
+
+def _code_digest(encoders: dict) -> str:
+    import importlib.util
+
+    from .encoders.registry import SPEECH_KINDS, TEXT_KINDS
+
+    modules = ["talking_face_ros.features", "talking_face_ros.encoders.base",
+               SPEECH_KINDS.get(encoders["speech"].get("kind"), ("talking_face_ros.encoders.base",))[0],
+               TEXT_KINDS.get(encoders["text"].get("kind"), ("talking_face_ros.encoders.base",))[0]]
+    h = hashlib.sha256()
+    for name in modules:
+        h.update(Path(importlib.util.find_spec(name).origin).read_bytes())
+    return h.hexdigest()
 
 
 def _part_path(folder: Path, k: int) -> Path:

@@ -198,7 +198,8 @@ class StreamingFeatures:
             raise ValueError(f"num_frames must be an int >= 0, got {num_frames!r}")
         while self._next_chunk * self.chunk < self._n:
             self._encode_next_chunk()
-        out = self._emit(max(int(total), self._next_frame), total_features=self._next_chunk * self.frames_per_chunk)
+        features = self._next_chunk * self.frames_per_chunk
+        out = self._emit(max(int(total), self._next_frame), total_features=features)
         self.reset()
         return out
 

@@ -99,17 +99,19 @@ class IdleFace:
         self.style = style
         self.blend_s = float(blend_s)
         self.rest = apply_style(np.zeros((1, NUM_BLENDSHAPES)), style)[0]
-        rng = [np.random.default_rng([seed, stream]) for stream in range(5)]
+        # One generator per random process, so that the face is the same however the time
+        # axis is split into calls.
+        rng = [np.random.default_rng([seed, stream]) for stream in range(8)]
         self._wobble = (_SlowNoise(rng[0], low=0.15, high=0.6), _SlowNoise(rng[1], low=0.15, high=0.6))
         self._drift = (_SlowNoise(rng[2], low=0.05, high=0.3), _SlowNoise(rng[3], low=0.05, high=0.3))
-        self._events_rng = rng[4]
         self._blinks = None
         if style.blink_rate >= 1e-3:  # as teacher.eyes.blinks: fewer than one in 15 minutes is none
-            self._blinks = _Renewal(self._events_rng, mean=1.0 / style.blink_rate,
+            self._blinks = _Renewal(rng[4], mean=1.0 / style.blink_rate,
                                     refractory=BLINK_REFRACTORY_S, shape=BLINK_SHAPE)
+        self._depth_rng = rng[5]
         self._blink_events: list[tuple[float, float]] = []  # (lids shut at, depth)
-        self._jumps = _Renewal(self._events_rng, mean=FIXATION_MEAN_S, refractory=_GAZE_REFRACTORY_S,
-                               shape=_GAZE_SHAPE)
+        self._jumps = _Renewal(rng[6], mean=FIXATION_MEAN_S, refractory=_GAZE_REFRACTORY_S, shape=_GAZE_SHAPE)
+        self._target_rng = rng[7]
         self._fixations: list[tuple[float, np.ndarray]] = [(-math.inf, np.zeros(2))]  # looks ahead first
         self._layer_from = self._layer_to = expression.expression_layer(emotion, intensity).astype(np.float64)
         self._change_at = -math.inf
@@ -181,7 +183,7 @@ class IdleFace:
         if self._blinks is None:
             return np.zeros(len(times))
         for shut in self._blinks.until(times[-1] + BLINK_CLOSE_S):
-            self._blink_events.append((shut, self._events_rng.uniform(0.85, 1.0)))
+            self._blink_events.append((shut, self._depth_rng.uniform(0.85, 1.0)))
         # Forget blinks that have reopened before the earliest time still to come.
         self._blink_events = [e for e in self._blink_events if e[0] + BLINK_HOLD_S + BLINK_OPEN_S >= times[0]]
         if not self._blink_events:
@@ -194,7 +196,7 @@ class IdleFace:
     def _gaze(self, times: np.ndarray) -> np.ndarray:
         """Fixations joined by smoothstep saccades, plus slow drift (teacher.eyes.gaze)."""
         for jump in self._jumps.until(times[-1] + 1e-9):
-            target = np.clip(self._events_rng.normal(0.0, GAZE_SPREAD, size=2), -GAZE_LIMIT, GAZE_LIMIT)
+            target = np.clip(self._target_rng.normal(0.0, GAZE_SPREAD, size=2), -GAZE_LIMIT, GAZE_LIMIT)
             self._fixations.append((jump, target))
         # Keep the fixation in force at times[0] and the one before it (its saccade's start).
         jumps = np.array([f[0] for f in self._fixations])

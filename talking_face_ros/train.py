@@ -28,6 +28,7 @@ import argparse
 import copy
 import csv
 import hashlib
+import inspect
 import json
 import math
 import os
@@ -85,18 +86,16 @@ FILLED_BY_DATA = ("num_speakers", "speech_dim", "text_dim")  # set from the corp
 
 
 def load_config(path, overrides=()) -> dict:
-    """The YAML config at ``path`` with ``key.sub=value`` overrides, checked and with defaults filled."""
+    """The YAML config at ``path`` with ``key.sub=value`` overrides, checked and with defaults filled.
+
+    A config may start from another: ``base: train_default.yaml`` (relative to the file) reads
+    that one first; each section given here then replaces the base's keys one by one (for
+    ``encoders``, the speech / text parts as a whole), so an ablation states only what differs.
+    """
     import yaml
 
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no config file {path}")
-    try:
-        cfg = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML ({exc})") from None
-    if not isinstance(cfg, dict):
-        raise ValueError(f"{path}: expected a mapping at the top level")
+    cfg = _read_yaml(path)
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep or not key:
@@ -109,6 +108,31 @@ def load_config(path, overrides=()) -> dict:
                 raise ValueError(f"--set {item!r}: {p} is not a section")
         node[leaf] = yaml.safe_load(value)
     return check_config(cfg, where=str(path))
+
+
+def _read_yaml(path: Path, seen=()) -> dict:
+    import yaml
+
+    if not path.is_file():
+        raise FileNotFoundError(f"no config file {path}")
+    if path.resolve() in seen:
+        raise ValueError(f"{path}: 'base' configs form a loop")
+    try:
+        cfg = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(cfg, dict):
+        raise ValueError(f"{path}: expected a mapping at the top level")
+    base = cfg.pop("base", None)
+    if base is None:
+        return cfg
+    merged = _read_yaml(path.parent / base, seen + (path.resolve(),))
+    for key, value in cfg.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
 
 
 def check_config(cfg: dict, *, where: str = "config") -> dict:
@@ -401,7 +425,12 @@ def read_log(path) -> list[dict]:
 
 
 def plot_log(csv_path, png_path) -> None:
-    """One panel per (stage, metric): train and val curves against the step."""
+    """One panel per (stage, metric): train (blue) and val (orange, dots) against the step.
+
+    The ground truth's closure rate is drawn as a dashed line in the closure panel; metrics that
+    never leave 0 (unused loss terms) get no panel. No per-panel legends or tight_layout: they
+    take most of matplotlib's time with 30 panels.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -409,27 +438,32 @@ def plot_log(csv_path, png_path) -> None:
 
     series: dict[tuple, dict[str, list]] = {}
     for r in read_log(csv_path):
-        if r["metric"] == "lr":
-            continue
         d = series.setdefault((r["stage"], r["metric"]), {})
         d.setdefault(r["split"], []).append((int(r["step"]), float(r["value"])))
-    if not series:
+    reference = {stage: d["val"] for (stage, metric), d in series.items() if metric == "closure_gt"}
+    panels = [(key, d) for key, d in series.items()
+              if key[1] not in ("lr", "closure_gt") and any(v != 0 for pts in d.values() for _, v in pts)]
+    if not panels:
         return
     cols = 5
-    rows = -(-len(series) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), squeeze=False)
-    for ax, ((stage, metric), d) in zip(axes.flat, series.items()):
-        for split, pts in sorted(d.items()):
-            x, y = zip(*pts)
-            ax.plot(x, y, marker="." if split == "val" else None, label=split, lw=1)
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.0 * cols, 2.2 * rows), squeeze=False)
+    for ax, ((stage, metric), d) in zip(axes.flat, panels):
+        for split, color in (("train", "tab:blue"), ("val", "tab:orange")):
+            if split in d:
+                x, y = zip(*d[split])
+                ax.plot(x, y, color=color, lw=1, marker="." if split == "val" else None)
+        if metric == "closure" and stage in reference:
+            x, y = zip(*reference[stage])
+            ax.plot(x, y, color="gray", lw=1, ls="--")
         ax.set_title(f"{stage}: {metric}", fontsize=8)
         ax.tick_params(labelsize=6)
-        ax.legend(fontsize=6)
-    for ax in list(axes.flat)[len(series):]:
+    for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
-    fig.tight_layout()
+    fig.suptitle("blue: train (mean over log_every steps), orange: val, dashed: ground truth", fontsize=9)
+    fig.subplots_adjust(left=0.05, right=0.98, bottom=0.05, top=1 - 0.5 / (2.2 * rows), hspace=0.45, wspace=0.3)
     tmp = Path(png_path).with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=80)
+    fig.savefig(tmp, dpi=72)
     plt.close(fig)
     os.replace(tmp, png_path)
 
@@ -537,7 +571,11 @@ def train_stage(ctx: Context, number: int, kind: str, *, resume: bool, vqvae=Non
     model.train()
     net = model
     if ctx.world > 1:
-        net = nn.parallel.DistributedDataParallel(model, broadcast_buffers=False)
+        # The quantiser keeps its codebook buffers equal on all ranks itself: no buffer broadcast.
+        ddp = nn.parallel.DistributedDataParallel
+        no_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in inspect.signature(ddp).parameters
+                   else {"broadcast_buffers": False})
+        net = ddp(model, **no_sync)
 
     if s["batch_size"] < ctx.world:
         raise ValueError(f"{name}.batch_size ({s['batch_size']}) must be at least the number of processes ({ctx.world})")
@@ -574,7 +612,7 @@ def train_stage(ctx: Context, number: int, kind: str, *, resume: bool, vqvae=Non
             optimizer.step()
 
             for k, v in out.items():
-                sums[k] = sums.get(k, 0.0) + float(v)
+                sums[k] = sums.get(k, 0.0) + v.item()
             done = step + 1
             if done % s["log_every"] == 0 or done == s["steps"]:
                 n = (done - 1) % s["log_every"] + 1

@@ -20,7 +20,8 @@ ENCODERS = {"speech": {"kind": "moonshine"}, "text": {"kind": "minilm"}}
 def encoders():
     from talking_face_ros.encoders import build_encoders
 
-    return build_encoders({"speech": {"kind": "moonshine", "device": "cpu"}, "text": {"kind": "minilm", "device": "cpu"}})
+    return build_encoders({"speech": {"kind": "moonshine", "device": "cpu"},
+                           "text": {"kind": "minilm", "device": "cpu"}})
 
 
 @pytest.fixture(scope="module")

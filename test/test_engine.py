@@ -121,14 +121,13 @@ def test_streamed_equals_offline_equals_one_pass(bundle, speech):
     assert offline.std(axis=0).mean() > 0.01  # the random model does move
 
     rng = np.random.default_rng(1)
-    for sizes in (rng.integers(1, 6000, 10_000), [len(speech)]):
-        engine.reset()
-        engine.set_emotion("happy")
-        engine.set_identity("gb_m2")
-        frames = stream(engine, speech, sizes)
-        assert [f.index for f in frames] == list(range(n))
-        assert all(isinstance(f, Frame) and f.time == f.index / FPS for f in frames)
-        assert np.allclose(np.stack([f.weights for f in frames]), offline, atol=1e-5)
+    engine.reset()
+    engine.set_emotion("happy")
+    engine.set_identity("gb_m2")
+    frames = stream(engine, speech, rng.integers(1, 6000, 10_000))
+    assert [f.index for f in frames] == list(range(n))
+    assert all(isinstance(f, Frame) and f.time == f.index / FPS for f in frames)
+    assert np.allclose(np.stack([f.weights for f in frames]), offline, atol=1e-5)
     # Small windows (the path taken when hours of audio arrive at once) give the same frames.
     small = Engine(bundle, window_s=0.4)
     assert np.allclose(small.animate(speech, SR, emotion="happy", identity="gb_m2")[1], offline, atol=1e-5)
@@ -251,11 +250,11 @@ def test_flush_continues_the_index_on_the_stream_clock(cheap_bundle, speech):
 
 
 def test_memory_stays_bounded_over_a_long_stream(cheap_bundle):
-    """Ten minutes of noisy "speech" in 2 s pieces: no buffer grows with the stream's length."""
+    """Six minutes of noisy "speech" in 4 s pieces: no buffer grows with the stream's length."""
     engine = Engine(cheap_bundle)
     rng = np.random.default_rng(4)
-    piece = 2 * SR
-    pieces = 300
+    piece = 4 * SR
+    pieces = 90
     reach, align, lookahead = engine.model.receptive_field, engine.model.align, engine.model.lookahead
     bound = math.ceil(reach.left / align) * align + align + lookahead + int(piece / SR * FPS) + 20
     peaks, expected_index, worst_lag = [], 0, 0.0
@@ -276,10 +275,10 @@ def test_memory_stays_bounded_over_a_long_stream(cheap_bundle):
     engine.flush()
     expected_index += len(engine.pull_arrays()[0])
     assert expected_index == frame_count(pieces * piece / SR, FPS)
-    late = max(p["model_frames"] for p in peaks[-100:])
-    early = max(p["model_frames"] for p in peaks[:100])
+    late = max(p["model_frames"] for p in peaks[-30:])
+    early = max(p["model_frames"] for p in peaks[:30])
     assert late <= early
-    assert worst_lag > engine.latency_s - 2.5  # the pieces are 2 s: the bound is reached within one piece
+    assert worst_lag > engine.latency_s - 4.5  # the pieces are 4 s: the bound is reached within one piece
 
 
 def test_latency_bound_is_tight_with_small_pushes(cheap_bundle, speech):
@@ -336,6 +335,7 @@ def test_animate_command_writes_frames_and_samples(tmp_path, folder, speech):
     from talking_face_ros.frames_io import load_frames
     from talking_face_ros.speech.audio import resample_audio, save_wav
 
+    speech = speech[:24000]
     wav = save_wav(tmp_path / "in.wav", np.stack([resample_audio(speech, SR, 22050)] * 2, axis=1), 22050)
     out = tmp_path / "out.npz"
     code = animate.main([str(wav), "--emotion", "overjoyed", "--identity", "us_f1", "--model", str(folder),
@@ -374,11 +374,11 @@ def test_animate_command_on_a_corpus_split(tmp_path, small_corpus, folder):
 
     out = tmp_path / "pred"
     assert animate.main(["--corpus", str(small_corpus.root), "--split", "test", "--out-dir", str(out),
-                         "--model", str(folder), "--samples", "2", "--limit", "3", "--device", "cpu"]) == 0
-    utts = small_corpus.split("test")[:3]
+                         "--model", str(folder), "--samples", "2", "--limit", "2", "--device", "cpu"]) == 0
+    utts = small_corpus.split("test")[:2]
     assert sorted(p.stem for p in out.glob("*.npz")) == sorted(u.id for u in utts)
     for u in utts:
         _, w, s = load_frames(out / f"{u.id}.npz")
-        assert abs(len(w) - u.frames) <= 1 and s.shape == (2, len(w), 52)
-    result = evaluate(small_corpus, out, split="test", limit=3, progress=False)
-    assert result["scored"] == 3 and result["missing"] == [] and result["bs_mee"] is not None
+        assert len(w) == u.frames and s.shape == (2, u.frames, 52)
+    result = evaluate(small_corpus, out, split="test", limit=2, progress=False)
+    assert result["scored"] == 2 and result["missing"] == [] and result["bs_mee"] is not None

@@ -58,7 +58,7 @@ def default_model() -> Path:
     raise ValueError(
         f"no model given and no default model at {DEFAULT_MODEL}. Train one with "
         "`talking-face train --config config/train_default.yaml --corpus CORPUS --out RUN_DIR` "
-        "and pass its bundle folder (the one holding bundle.json) with --model")
+        "and pass its bundle with --model RUN_DIR/bundle (any folder holding bundle.json)")
 
 
 def _run(args) -> int:
@@ -77,6 +77,8 @@ def _run(args) -> int:
         raise ValueError("--sample-temperature must be > 0 for --samples to differ")
     if args.threads is not None and args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
+    if not corpus_mode and not args.input.is_file():
+        raise FileNotFoundError(f"WAV file not found: {args.input}")
     engine = _engine(args)
     if corpus_mode:
         return _animate_corpus(engine, args)

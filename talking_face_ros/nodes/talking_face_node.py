@@ -54,7 +54,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from std_msgs.msg import String
 
 from talking_face_ros.arkit import ARKIT_NAMES
-from talking_face_ros.face_timeline import (ENGINE_RATE, NS, Audio, AudioIntake, Begin, Chunk, End,
+from talking_face_ros.face_timeline import (ENGINE_RATE, MAX_CHUNK_S, NS, Audio, AudioIntake, Begin, Chunk, End,
                                             FaceTimeline, Grid, GridFrames)
 from talking_face_ros.idle_face import EmotionLabels, IdleFace
 from talking_face_ros.msg import AudioChunk, BlendshapeFrame
@@ -182,9 +182,11 @@ class TalkingFaceNode(Node):
                       samples=np.frombuffer(msg.samples, dtype=np.int16).copy())
         self.counts["chunks_received"] += 1
         seconds = chunk.frames / chunk.sample_rate if chunk.sample_rate > 0 else 0.0
-        if self._queued_s + seconds > self.params.max_queue and not (chunk.utterance_start or chunk.utterance_end):
+        over = self._queued_s + seconds > self.params.max_queue
+        if over and seconds <= MAX_CHUNK_S and not (chunk.utterance_start or chunk.utterance_end):
+            # (a longer chunk goes on to the intake, which refuses it as bad input)
             self.counts["chunks_dropped"] += 1
-            self._warn("queue", f"dropped an audio chunk: {self._queued_s:.1f} s of audio already wait for "
+            self._warn("queue", f"dropped an audio chunk: {max(self._queued_s, 0.0):.1f} s of audio already wait for "
                                 f"the engine (max_queue {self.params.max_queue:g} s); the engine is slower "
                                 f"than the audio")
             return
@@ -356,7 +358,7 @@ class TalkingFaceNode(Node):
                     "gaps_filled", "stamps_backwards", "resyncs", "restamped", "bad_inputs", "bad_emotions",
                     "utterances", "utterances_timed_out", "engine_errors"):
             values[key.replace("_", " ")] = str(counts[key])
-        status = DiagnosticStatus(level=level, name=f"{self.get_name()}: face", message=message,
+        status = DiagnosticStatus(level=level, name=f"{self.get_fully_qualified_name()}: face", message=message,
                                   hardware_id=self.device,
                                   values=[KeyValue(key=k, value=v) for k, v in values.items()])
         array_msg = DiagnosticArray(status=[status])

@@ -1,0 +1,36 @@
+"""Start talking_face_node with config/talking_face.yaml (needs a full ROS 2 install: launch_ros).
+
+    ros2 launch talking_face_ros talking_face.launch.py [model:=BUNDLE_FOLDER] [device:=cpu]
+        [default_emotion:="calm and friendly"] [identity:=us_f1]
+
+Every other parameter comes from the YAML file installed in the package's share folder; copy
+it, edit it and pass params_file:=/path/to/copy.yaml to change more.
+"""
+import os
+
+from ament_index_python.packages import get_package_share_directory
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+
+def generate_launch_description():
+    share = get_package_share_directory("talking_face_ros")
+    arguments = [
+        DeclareLaunchArgument("params_file", default_value=os.path.join(share, "config", "talking_face.yaml"),
+                              description="parameter file of talking_face_node"),
+        DeclareLaunchArgument("model", default_value="", description="bundle folder; empty: the shipped default model"),
+        DeclareLaunchArgument("device", default_value="auto", description="auto, cpu or cuda"),
+        DeclareLaunchArgument("default_emotion", default_value="", description="emotion text at start"),
+        DeclareLaunchArgument("identity", default_value="default", description="speaker identity of the model"),
+    ]
+    overrides = {name: LaunchConfiguration(name) for name in ("model", "device", "default_emotion", "identity")}
+    node = Node(
+        package="talking_face_ros",
+        executable="talking_face_node",
+        name="talking_face_node",
+        parameters=[LaunchConfiguration("params_file"), overrides],
+        output="screen",
+    )
+    return LaunchDescription([*arguments, node])
