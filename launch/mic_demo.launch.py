@@ -15,6 +15,7 @@ from launch.actions import DeclareLaunchArgument
 from launch.conditions import IfCondition, UnlessCondition
 from launch.substitutions import LaunchConfiguration, PythonExpression
 from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
 
 
 def generate_launch_description():
@@ -40,7 +41,8 @@ def generate_launch_description():
         executable="talking_face_node",
         name="talking_face_node",
         parameters=[os.path.join(share, "config", "talking_face.yaml"),
-                    {"model": LaunchConfiguration("model"), "default_emotion": LaunchConfiguration("default_emotion")}],
+                    {name: ParameterValue(LaunchConfiguration(name), value_type=str)  # "" stays a string
+                     for name in ("model", "default_emotion")}],
         output="screen",
     )
     browser = Node(

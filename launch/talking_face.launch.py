@@ -13,6 +13,7 @@ from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
 
 
 def generate_launch_description():
@@ -25,7 +26,9 @@ def generate_launch_description():
         DeclareLaunchArgument("default_emotion", default_value="", description="emotion text at start"),
         DeclareLaunchArgument("identity", default_value="default", description="speaker identity of the model"),
     ]
-    overrides = {name: LaunchConfiguration(name) for name in ("model", "device", "default_emotion", "identity")}
+    # value_type=str: an empty argument stays an empty string instead of YAML's null.
+    overrides = {name: ParameterValue(LaunchConfiguration(name), value_type=str)
+                 for name in ("model", "device", "default_emotion", "identity")}
     node = Node(
         package="talking_face_ros",
         executable="talking_face_node",

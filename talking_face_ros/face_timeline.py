@@ -36,6 +36,9 @@ import numpy as np
 NS = 1_000_000_000
 ENGINE_RATE = 16_000  # the rate the engine's encoders run at; pads are counted in its samples
 STAMP_TOLERANCE_NS = 5_000_000  # chunk stamps within 5 ms of the sample clock count as continuous
+# Share of a small deviation (within the tolerance) the expected stamp moves toward: slow drift
+# of a source's clock against its sample count is followed, jitter averages out.
+DRIFT_FOLLOW = 0.1
 MIN_RATE, MAX_RATE = 1_000, 384_000  # accepted AudioChunk sample rates (Hz)
 MAX_CHUNK_S = 120.0  # a longer single chunk is refused as bad input
 MAX_BURST_S = 2.0  # a publisher more than this far behind skips frames instead of bursting them
@@ -190,7 +193,9 @@ class AudioIntake:
                                       f"(more than max_gap): starting a new utterance")
                     actions.append(self._end("gap"))
                     actions += self._begin(chunk, now_ns, keep_offset=u.offset_ns)
-            elif gap < -STAMP_TOLERANCE_NS:
+            elif gap >= -STAMP_TOLERANCE_NS:
+                u.expected_ns += DRIFT_FOLLOW * gap
+            else:
                 self.counts["stamps_backwards"] += 1
                 if -gap > self.max_gap_ns:
                     self.counts["resyncs"] += 1
@@ -326,6 +331,13 @@ class GridFrames:
 
 
 @dataclass(frozen=True)
+class Emotion:
+    text: str  # as given
+    label: str  # MEAD emotion
+    intensity: int  # 1..3
+
+
+@dataclass(frozen=True)
 class OutFrame:
     index: int  # grid frame index (BlendshapeFrame.frame_index)
     stamp_ns: int  # audio time it depicts
@@ -333,6 +345,7 @@ class OutFrame:
     speaking: bool
     utterance_id: int
     arrival: float | None  # when the audio that completed this frame arrived (monotonic s); None: idle
+    emotion: Emotion  # in force at this frame's audio time
 
 
 @dataclass
@@ -348,11 +361,18 @@ def _smoothstep(x: float) -> float:
 
 
 class FaceTimeline:
-    """Speech frames by grid index + the idle face -> one frame per period, due at stamp + delay."""
+    """Speech frames by grid index + the idle face -> one frame per period, due at stamp + delay.
 
-    def __init__(self, grid: Grid, idle, *, delay_ns: int, speech_blend_s: float):
+    Emotion changes are events on the same timeline: a change made at audio time t (the engine
+    blends its text in from the newest audio, which is about the time the change arrives)
+    applies to the idle face and to the frames' emotion fields from grid frame t on, so all
+    three change together, ``delay`` after the message arrived.
+    """
+
+    def __init__(self, grid: Grid, idle, *, delay_ns: int, speech_blend_s: float, emotion: Emotion):
         self.grid = grid
-        self.idle = idle  # idle_face.IdleFace (anything with frames(times) -> (n, 52))
+        self.idle = idle  # idle_face.IdleFace (anything with frames(times) and set_emotion)
+        self._emotions: list[tuple[int, Emotion]] = [(-2**62, emotion)]  # (first grid index, emotion)
         self.delay_ns = int(delay_ns)
         self.step = 1.0 if speech_blend_s <= 0 else grid.period_ns / NS / speech_blend_s
         self.next_index = 0  # next frame to publish
@@ -372,9 +392,17 @@ class FaceTimeline:
         self._speech[k] = _Speech(np.asarray(weights, np.float32), utterance_id, arrival)
         return True
 
-    def set_emotion(self, emotion: str, intensity: int) -> None:
-        """The idle face eases into ``emotion`` from the next frame to publish on."""
-        self.idle.set_emotion(emotion, intensity, at=self.grid.seconds(self.next_index))
+    def set_emotion(self, emotion: Emotion, *, at_ns: int) -> int:
+        """``emotion`` from audio time ``at_ns`` on (not before the next frame to publish); its grid index."""
+        k = max(self.grid.index_at_or_before(at_ns), self.next_index)
+        self.idle.set_emotion(emotion.label, emotion.intensity, at=self.grid.seconds(k))
+        self._emotions = [e for e in self._emotions if e[0] < k] + [(k, emotion)]
+        return k
+
+    @property
+    def emotion(self) -> Emotion:
+        """The newest emotion set (it may apply to frames not yet published)."""
+        return self._emotions[-1][1]
 
     def pending(self) -> int:
         return len(self._speech)
@@ -397,6 +425,8 @@ class FaceTimeline:
         return out
 
     def _make(self, k: int) -> OutFrame:
+        while len(self._emotions) > 1 and self._emotions[1][0] <= k:
+            self._emotions.pop(0)
         idle = self.idle.frames([self.grid.seconds(k)])[0]
         speech = self._speech.pop(k, None)
         if speech is not None:
@@ -416,4 +446,4 @@ class FaceTimeline:
                         speaking=speech is not None,
                         utterance_id=speech.utterance_id if speech is not None else
                         (self._held.utterance_id if self._held is not None else 0),
-                        arrival=speech.arrival if speech is not None else None)
+                        arrival=speech.arrival if speech is not None else None, emotion=self._emotions[0][1])

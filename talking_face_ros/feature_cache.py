@@ -96,7 +96,7 @@ def build_feature_cache(
     plan: ChunkPlan,
     fps: float,  # the motion frame rate the features are resampled to (the corpus' fps)
     root,  # folder holding caches; this one goes to root/<key>
-    workers: int = 1,  # processes computing speech features (each runs the encoder on one thread)
+    workers: int = 1,  # processes computing speech features (with more than one: one thread each)
     rank: int = 0,  # under torch.distributed: this process's share of the parts
     world: int = 1,
     progress: bool = True,  # tqdm bar
@@ -195,7 +195,7 @@ def _run_jobs(jobs, *, workers: int, progress: bool, total: int) -> None:
 
     bar = tqdm(total=total, desc="speech features", unit="utt", disable=not progress)
     if workers <= 1:
-        _init_worker(jobs[0][1])
+        _init_worker(jobs[0][1], one_thread=False)
         for job in jobs:
             bar.update(_encode_part(job))
     else:
@@ -204,7 +204,7 @@ def _run_jobs(jobs, *, workers: int, progress: bool, total: int) -> None:
         # spawn: a forked child would inherit torch/onnxruntime thread pools in an unknown state
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(jobs[0][1],)) as pool:
+                                 initargs=(jobs[0][1], True)) as pool:
             for n in pool.map(_encode_part, jobs):
                 bar.update(n)
     bar.close()
@@ -213,13 +213,18 @@ def _run_jobs(jobs, *, workers: int, progress: bool, total: int) -> None:
 _ENCODER = None  # the speech encoder of this worker process
 
 
-def _init_worker(speech_cfg: dict) -> None:
+def _init_worker(speech_cfg: dict, one_thread: bool) -> None:
+    """Build this process's encoder; ``one_thread``: several processes share the cores."""
     global _ENCODER
     from .encoders import build_speech_encoder
 
     cfg = dict(speech_cfg)
-    if cfg.get("kind") == "moonshine":
-        cfg.setdefault("threads", 1)
+    if one_thread:
+        import torch
+
+        torch.set_num_threads(1)
+        if cfg.get("kind") == "moonshine":
+            cfg.setdefault("threads", 1)
     _ENCODER = build_speech_encoder(cfg)
 
 

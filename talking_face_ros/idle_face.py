@@ -21,7 +21,7 @@ text encoder's embedding space.
 from __future__ import annotations
 
 import math
-from collections import Counter
+from collections import Counter, OrderedDict
 
 import numpy as np
 
@@ -40,6 +40,7 @@ _BLINK = np.array(columns("eyeBlink"))
 _WIDE = np.array(columns("eyeWide"))
 _GAZE_REFRACTORY_S = 0.3  # as teacher.eyes.gaze
 _GAZE_SHAPE = 3.0
+CACHE_SIZE = 256  # emotion texts whose labels are remembered
 
 
 class _Renewal:
@@ -231,7 +232,7 @@ class EmotionLabels:
         self.text_encoder = text_encoder
         self.k = int(k)
         self._bank = None  # (unit embeddings (n, d), labels list)
-        self._cache: dict[str, tuple[str, int]] = {}
+        self._cache: OrderedDict[str, tuple[str, int]] = OrderedDict()  # bounded: texts may be endless
 
     def __call__(self, text: str) -> tuple[str, int]:
         known = lookup(text)
@@ -250,6 +251,8 @@ class EmotionLabels:
         # Ties go to the class of the single nearest phrasing among the tied ones.
         label = next(labels[i] for i in nearest if votes[labels[i]] == best)
         self._cache[text] = label
+        if len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)
         return label
 
     def warm_up(self) -> None:

@@ -49,7 +49,7 @@ SPECS: tuple[Spec, ...] = (
          "a model needing more refuses to start", 0.0, 30.0),
     Spec("delay", 0.0, "Seconds from a frame's audio time to its publication, constant; "
          "0: engine latency + delay_margin", 0.0, 60.0),
-    Spec("delay_margin", 0.3, "Seconds added to the engine latency when delay is 0 (chunk length, "
+    Spec("delay_margin", 0.5, "Seconds added to the engine latency when delay is 0 (chunk length, "
          "transport, compute time)", 0.0, 10.0),
     Spec("default_emotion", "", "Emotion text used at start and for an empty emotion message; "
          "empty: the model's default emotion"),
@@ -79,7 +79,7 @@ class NodeParams:
     fps: float = 30.0
     lookahead: float = 3.0
     delay: float = 0.0
-    delay_margin: float = 0.3
+    delay_margin: float = 0.5
     default_emotion: str = ""
     identity: str = "default"
     emotion_blend_s: float = 0.5

@@ -2,6 +2,7 @@
 
     talking-face train --config config/train_default.yaml --corpus out/corpus-2h --out runs/default
     torchrun --nproc_per_node=2 -m talking_face_ros.train --config ... --corpus ... --out ...
+    (--stage features: only fill the feature cache; --resume: continue after an interruption)
 
 Stages (``model: predictor``, the default): stage 1 trains the hierarchical motion VQ-VAE on
 motion alone; stage 2 freezes it and trains the code predictor from speech features to its
@@ -11,7 +12,9 @@ codes. ``model: regression`` has one stage, the direct-regression baseline. The 
     run.json             corpus and feature-cache folders of the run
     log.csv              stage, step, split (train/val), metric, value, seconds: one row each
     curves.png           the log drawn, redrawn at each validation
-    stage1/ stage2/      model.safetensors when the stage is done; last/ = state to resume from
+    stage1/ stage2/      last/: the state to resume from (weights, optimiser, step);
+                         best.safetensors: the weights of the lowest val loss so far;
+                         model.safetensors + done.json: the stage's result (best or last weights)
     bundle/              bundle.json + model.safetensors (see bundle.py), written at the end
 
 Determinism: a batch, its crops and every random draw of a step (dropouts, code noise, dead-code
@@ -61,6 +64,7 @@ STAGE_DEFAULTS = {
     "log_every": 25,  # steps between train-loss rows in log.csv
     "eval_every": 500,  # steps between validations (and at the last step)
     "checkpoint_every": 500,  # steps between saved states
+    "keep_best": True,  # the stage's result is the weights of its lowest val loss, not its last step
 }
 TOP_DEFAULTS = {
     "seed": 0,
@@ -78,6 +82,8 @@ TOP_DEFAULTS = {
     "eval": {"utterances": 20},  # val utterances decoded for the metrics (LVE, closure)
     "bundle_dtype": "float32",  # "float16" halves the bundle file
 }
+# What a new stage 2 on a finished stage 1 (--stage 2) may change; the rest shaped stage 1.
+STAGE2_FREE = ("stage2", "predictor", "eval", "threads", "feature_workers", "default_emotion", "bundle_dtype")
 FILLED_BY_DATA = ("num_speakers", "speech_dim", "text_dim")  # set from the corpus and the encoders
 
 
@@ -103,7 +109,9 @@ def load_config(path, overrides=()) -> dict:
         node = cfg
         *parents, leaf = key.split(".")
         for p in parents:
-            node = node.setdefault(p, {})
+            if node.get(p) is None:  # absent, or an empty section in the YAML
+                node[p] = {}
+            node = node[p]
             if not isinstance(node, dict):
                 raise ValueError(f"--set {item!r}: {p} is not a section")
         node[leaf] = yaml.safe_load(value)
@@ -156,8 +164,11 @@ def check_config(cfg: dict, *, where: str = "config") -> dict:
             raise ValueError(f"{where}: {stage}: unknown key(s) {bad}; known: {sorted(STAGE_DEFAULTS)}")
         out[stage] = {**STAGE_DEFAULTS, **section}
         for key in ("steps", "batch_size", "log_every", "eval_every", "checkpoint_every", "bucket"):
-            if not isinstance(out[stage][key], int) or out[stage][key] < 1:
-                raise ValueError(f"{where}: {stage}.{key} must be an integer >= 1, got {out[stage][key]!r}")
+            value = out[stage][key]
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{where}: {stage}.{key} must be an integer >= 1, got {value!r}")
+        if not isinstance(out[stage]["keep_best"], bool):
+            raise ValueError(f"{where}: {stage}.keep_best must be true or false")
     for name, cls in (("vqvae", VQVAEConfig), ("predictor", PredictorConfig), ("regression", RegressionConfig)):
         section = out[name] or {}
         fixed = sorted(set(section) & set(FILLED_BY_DATA))
@@ -274,7 +285,6 @@ class BatchPlan:
             for start in range(0, used, size):
                 group = sorted(order[start:min(start + size, used)], key=lambda i: len(self.examples[i].motion))
                 batches += [group[j:j + self.batch_size] for j in range(0, len(group), self.batch_size)]
-            batches = [b for b in batches if len(b) == self.batch_size]
             self._batches = [batches[i] for i in torch.randperm(len(batches), generator=g).tolist()]
             self._epoch = epoch
         return self._batches[k]
@@ -356,7 +366,7 @@ def evaluate(model, kind: str, data: Data, s: dict, device) -> dict[str, float]:
         frames += n
     out = {k: v / max(frames, 1) for k, v in sums.items()}
 
-    lves, mves, closed, total, closed_gt, total_gt = [], [], 0, 0, 0, 0
+    lves, mves, closed, total, closed_gt, total_gt = [], [], 0, 0, 0, 0  # closures pooled over utterances
     for e in data.metric_examples:
         text = data.text_table[e.text].to(device)
         if kind == "vqvae":
@@ -367,8 +377,10 @@ def evaluate(model, kind: str, data: Data, s: dict, device) -> dict[str, float]:
         pred, gt = pred.cpu().numpy(), e.motion.numpy()
         lves.append(lve(pred, gt))
         mves.append(mve(pred, gt))
-        r, r_gt = bilabial_closure_rate(pred, data.fps, e.phonemes), bilabial_closure_rate(gt, data.fps, e.phonemes)
-        closed, total, closed_gt, total_gt = closed + r.closed, total + r.total, closed_gt + r_gt.closed, total_gt + r_gt.total
+        r = bilabial_closure_rate(pred, data.fps, e.phonemes)
+        r_gt = bilabial_closure_rate(gt, data.fps, e.phonemes)
+        closed, total = closed + r.closed, total + r.total
+        closed_gt, total_gt = closed_gt + r_gt.closed, total_gt + r_gt.total
     if data.metric_examples:
         out["lve_bs"] = float(np.mean(lves))
         out["mve_bs"] = float(np.mean(mves))
@@ -460,8 +472,9 @@ def plot_log(csv_path, png_path) -> None:
         ax.tick_params(labelsize=6)
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
-    fig.suptitle("blue: train (mean over log_every steps), orange: val, dashed: ground truth", fontsize=9)
-    fig.subplots_adjust(left=0.05, right=0.98, bottom=0.05, top=1 - 0.5 / (2.2 * rows), hspace=0.45, wspace=0.3)
+    fig.suptitle("blue: train (mean over log_every steps), orange: val, dashed: ground truth", fontsize=9,
+                 y=1 - 0.1 / (2.2 * rows))
+    fig.subplots_adjust(left=0.05, right=0.98, bottom=0.05, top=1 - 0.7 / (2.2 * rows), hspace=0.45, wspace=0.3)
     tmp = Path(png_path).with_suffix(".tmp.png")
     fig.savefig(tmp, dpi=72)
     plt.close(fig)
@@ -548,13 +561,15 @@ def train_stage(ctx: Context, number: int, kind: str, *, resume: bool, vqvae=Non
     if (folder / "model.safetensors").is_file() and (folder / "done.json").is_file():
         return load_model(folder / "model.safetensors", device=ctx.device)
 
+    if ctx.rank == 0:
+        folder.mkdir(parents=True, exist_ok=True)
     dims = dict(num_speakers=len(data.identities) - 1, speech_dim=data.splits["train"][0].speech.shape[1],
                 text_dim=data.text_table.shape[1])
     torch.manual_seed(_seed(cfg["seed"], name, "init"))
     model = build_model(cfg, kind, vqvae=vqvae, **dims).to(ctx.device)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=s["lr"], betas=tuple(s["betas"]), weight_decay=s["weight_decay"])
-    start, offset_s = 0, 0.0
+    start, offset_s, best = 0, 0.0, {"loss": None, "step": 0}
     saved = load_state(folder)
     if saved is not None:
         if not resume:
@@ -565,7 +580,7 @@ def train_stage(ctx: Context, number: int, kind: str, *, resume: bool, vqvae=Non
             raise ValueError(f"{saved}: the saved model's config differs from {ctx.out / 'config.yaml'}")
         model.load_state_dict(loaded.state_dict())
         load_optimizer(saved, optimizer)
-        start, offset_s = info["step"], info["seconds"]
+        start, offset_s, best = info["step"], info["seconds"], info["best"]
         if ctx.rank == 0:
             ctx.log.truncate_after(name, start)
     model.train()
@@ -575,10 +590,12 @@ def train_stage(ctx: Context, number: int, kind: str, *, resume: bool, vqvae=Non
         ddp = nn.parallel.DistributedDataParallel
         no_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in inspect.signature(ddp).parameters
                    else {"broadcast_buffers": False})
-        net = ddp(model, **no_sync)
+        on_gpu = {"device_ids": [ctx.device.index]} if ctx.device.type == "cuda" else {}
+        net = ddp(model, **no_sync, **on_gpu)
 
     if s["batch_size"] < ctx.world:
-        raise ValueError(f"{name}.batch_size ({s['batch_size']}) must be at least the number of processes ({ctx.world})")
+        raise ValueError(f"{name}.batch_size ({s['batch_size']}) must be at least the number of processes "
+                         f"({ctx.world})")
     plan = BatchPlan(data.splits["train"], batch_size=s["batch_size"], bucket=s["bucket"], seed=cfg["seed"],
                      stage=name, crop_frames=round(s["crop_s"] * data.fps), align=model.align)
     sums: dict[str, float] = {}
@@ -591,7 +608,7 @@ def train_stage(ctx: Context, number: int, kind: str, *, resume: bool, vqvae=Non
 
     def save(step):
         if ctx.rank == 0:
-            save_state(folder, model, optimizer, {"step": step, "kind": kind, "seconds": seconds()})
+            save_state(folder, model, optimizer, {"step": step, "kind": kind, "seconds": seconds(), "best": best})
 
     try:
         for step in bar:
@@ -622,8 +639,14 @@ def train_stage(ctx: Context, number: int, kind: str, *, resume: bool, vqvae=Non
                 sums = {}
             if done % s["eval_every"] == 0 or done == s["steps"]:
                 if ctx.rank == 0:
-                    ctx.log.write(name, done, "val", evaluate(model, kind, data, s, ctx.device), seconds())
+                    val = evaluate(model, kind, data, s, ctx.device)
+                    ctx.log.write(name, done, "val", val, seconds())
+                    if best["loss"] is None or val["loss"] < best["loss"]:
+                        best = {"loss": val["loss"], "step": done}
+                        save_model(model, folder / "best.safetensors")
                     plot_log(ctx.log.path, ctx.out / "curves.png")
+                    shown = ", ".join(f"{k} {val[k]:.4g}" for k in ("loss", "lve_bs", "closure") if k in val)
+                    tqdm.write(f"{name} step {done}/{s['steps']} ({seconds() / 60:.1f} min): val {shown}")
                 _barrier(ctx.world)
             if done % s["checkpoint_every"] == 0 or done == s["steps"]:
                 save(done)
@@ -640,9 +663,14 @@ def train_stage(ctx: Context, number: int, kind: str, *, resume: bool, vqvae=Non
         raise
     bar.close()
     model.eval()
+    _barrier(ctx.world)
+    if s["keep_best"] and (folder / "best.safetensors").is_file():
+        model.load_state_dict(load_model(folder / "best.safetensors", device=ctx.device).state_dict())
     if ctx.rank == 0:
         save_model(model, folder / "model.safetensors")
-        (folder / "done.json").write_text(json.dumps({"steps": s["steps"], "kind": kind}))
+        kept = best["step"] if s["keep_best"] else s["steps"]
+        (folder / "done.json").write_text(json.dumps({"steps": s["steps"], "kind": kind, "weights_of_step": kept,
+                                                      "val_loss": best["loss"]}))
     _barrier(ctx.world)
     return model
 
@@ -663,7 +691,8 @@ def train(config, corpus_dir, out, *, stage: str = "all", resume: bool = False, 
           interrupt_at: tuple[int, int] | None = None) -> Result:
     """Run the stages of ``config`` (a YAML path or a checked dict) on ``corpus_dir``, writing ``out``.
 
-    stage: "1", "2" or "all"; resume: continue the run in ``out`` (its config.yaml is used);
+    stage: "1", "2", "all", or "features" (only fill the feature cache, write no run folder);
+    resume: continue the run in ``out`` (its config.yaml is used);
     cache_dir: where feature caches live (default: ``<corpus>/feature_cache``); interrupt_at:
     (stage, step) to stop at with the state saved, as an interruption would (for tests).
     """
@@ -687,15 +716,18 @@ def train(config, corpus_dir, out, *, stage: str = "all", resume: bool = False, 
         if config is None:
             raise ValueError("a config is needed (--config) unless --resume")
         cfg = load_config(config, overrides) if not isinstance(config, dict) else check_config(config)
-        if saved_cfg.is_file():
+        if saved_cfg.is_file() and stage != "features":
             if stage != "2" or not (out / "stage1" / "done.json").is_file():
                 raise ValueError(f"{out} already holds a run; pass --resume to continue it or use another --out")
-            if check_config(yaml.safe_load(saved_cfg.read_text())) != cfg:
-                raise ValueError(f"{out}: --config differs from the run's {saved_cfg}")
+            before = check_config(yaml.safe_load(saved_cfg.read_text()))
+            changed = sorted(k for k in cfg if k not in STAGE2_FREE and cfg[k] != before[k])
+            if changed:
+                raise ValueError(f"{out}: --config differs from the run's {saved_cfg} in {changed}, "
+                                 "which stage 1 was trained with")
     if corpus_dir is None:
         raise ValueError("a corpus is needed (--corpus)")
-    if stage not in ("1", "2", "all"):
-        raise ValueError(f"stage must be 1, 2 or all, got {stage!r}")
+    if stage not in ("1", "2", "all", "features"):
+        raise ValueError(f"stage must be 1, 2, all or features, got {stage!r}")
     kinds = stages_of(cfg)
     if stage == "2" and len(kinds) == 1:
         raise ValueError("model 'regression' has one stage; use --stage 1 or all")
@@ -705,16 +737,21 @@ def train(config, corpus_dir, out, *, stage: str = "all", resume: bool = False, 
                        else resolve_torch_device(device))
     corpus = Corpus(corpus_dir)
     cache_dir = Path(cache_dir) if cache_dir else corpus.root / "feature_cache"
+    plan = ChunkPlan.from_dict(cfg["plan"])
+    enc_cfg = _encoders_for(cfg["encoders"], dev.type)
+    folder = build_feature_cache(corpus, encoders_cfg=enc_cfg, plan=plan, fps=corpus.fps, root=cache_dir,
+                                 workers=cfg["feature_workers"], rank=rank, world=world, progress=progress)
+    if stage == "features":
+        if rank == 0:
+            print(f"feature cache: {folder}")
+        return Result(out=out, bundle=None, model=None)
+
+    _barrier(world)  # every rank has checked the folder before rank 0 writes into it
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         saved_cfg.write_text(yaml.safe_dump(cfg, sort_keys=False))
         (out / "run.json").write_text(json.dumps({"corpus": str(corpus.root), "cache": str(cache_dir)}, indent=1))
     _barrier(world)
-
-    plan = ChunkPlan.from_dict(cfg["plan"])
-    enc_cfg = _encoders_for(cfg["encoders"], device)
-    folder = build_feature_cache(corpus, encoders_cfg=enc_cfg, plan=plan, fps=corpus.fps, root=cache_dir,
-                                 workers=cfg["feature_workers"], rank=rank, world=world, progress=progress)
     cache = load_feature_cache(folder, ids=[u.id for u in corpus.utterances if u.split in ("train", "val")])
     data = Data(corpus, cache, metric_utterances=cfg["eval"]["utterances"])
     ctx = Context(cfg=cfg, out=out, data=data, device=dev, rank=rank, world=world, progress=progress,
@@ -763,12 +800,15 @@ def write_bundle(folder: Path, model, cfg: dict, data: Data, corpus, plan: Chunk
 
 
 def _encoders_for(enc_cfg: dict, device: str) -> dict:
-    """The config's encoders, run on the training device unless the config names one."""
+    """The config's encoders on the CPU for a CPU run, else on the best device each can use.
+
+    "auto" rather than "cuda": Moonshine runs in onnxruntime, which may lack CUDA where torch has it.
+    """
     out = {}
     for part in ("speech", "text"):
         c = enc_cfg.get(part) or {}
         c = {"kind": c} if isinstance(c, str) else dict(c)
-        c.setdefault("device", device)
+        c.setdefault("device", "cpu" if device == "cpu" else "auto")
         out[part] = c
     return out
 

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from talking_face_ros.arkit import INDEX, NUM_BLENDSHAPES
-from talking_face_ros.face_timeline import (ENGINE_RATE, NS, Audio, AudioIntake, Begin, Chunk, End,
+from talking_face_ros.face_timeline import (ENGINE_RATE, NS, Audio, AudioIntake, Begin, Chunk, Emotion, End,
                                             FaceTimeline, Grid, GridFrames)
 from talking_face_ros.idle_face import EmotionLabels, IdleFace
 from talking_face_ros.node_params import SPECS, NodeParams, ParameterError, check
@@ -19,6 +19,7 @@ from talking_face_ros.teacher import expression, phonemes_to_blendshapes
 REPO = Path(__file__).resolve().parents[1]
 T0 = 1_700_000_000 * NS  # an epoch-like clock value: large numbers, as in a real node
 PERIOD = 33_333_333  # ns at 30 fps
+NEUTRAL = Emotion("neutral", "neutral", 1)
 
 
 def chunk(stamp_ns, samples, *, seq=0, rate=16000, channels=1, start=False, end=False, stream="s", utt=1):
@@ -87,6 +88,18 @@ def test_a_short_gap_becomes_silence_and_a_long_one_a_new_utterance():
     actions = a.accept(chunk(later, np.ones(320), seq=2), now_ns=later)
     assert [type(x) for x in actions] == [End, Begin, Audio]
     assert actions[0].reason == "gap" and actions[1].first_frame == a.grid.index_at_or_before(later)
+
+
+def test_slow_clock_drift_and_jitter_are_absorbed():
+    a = intake()
+    a.accept(chunk(T0, np.ones(320), start=True), now_ns=T0)
+    rng = np.random.default_rng(0)
+    for i in range(1, 500):
+        # The source's clock runs 1 % fast against its samples (0.2 ms per chunk, 100 ms in all)
+        # and each stamp jitters by up to 2 ms: never a gap or a drop.
+        stamp = T0 + i * 20_200_000 + int(rng.integers(-2_000_000, 2_000_001))
+        assert [type(x) for x in a.accept(chunk(stamp, np.ones(320), seq=i), now_ns=stamp)] == [Audio]
+    assert a.counts["gaps_filled"] == 0 and a.counts["stamps_backwards"] == 0
 
 
 def test_backward_stamps_drop_the_chunk_or_resync():
@@ -191,7 +204,7 @@ class ConstantFace:
 
 def test_timeline_publishes_one_frame_per_period_at_stamp_plus_delay():
     delay = 500_000_000
-    t = FaceTimeline(Grid(fps=30.0, t0_ns=T0), ConstantFace(), delay_ns=delay, speech_blend_s=0.0)
+    t = FaceTimeline(Grid(fps=30.0, t0_ns=T0), ConstantFace(), delay_ns=delay, speech_blend_s=0.0, emotion=NEUTRAL)
     assert t.due(T0 + delay - PERIOD) == []  # frame 0 is not due yet
     frames = t.due(T0 + delay)
     assert [f.index for f in frames] == [0]
@@ -203,7 +216,7 @@ def test_timeline_publishes_one_frame_per_period_at_stamp_plus_delay():
 
 def test_speech_and_idle_share_the_timeline_with_a_crossfade():
     t = FaceTimeline(Grid(fps=30.0, t0_ns=T0), ConstantFace(0.2), delay_ns=0,
-                     speech_blend_s=2 * PERIOD / NS)  # two frames of crossfade: steps of 0.5
+                     speech_blend_s=2 * PERIOD / NS, emotion=NEUTRAL)  # two frames of crossfade: steps of 0.5
     speech = np.full(NUM_BLENDSHAPES, 1.0, np.float32)
     for k in range(3, 7):
         assert t.add_speech(k, speech, utterance_id=9, arrival=0.0)
@@ -220,8 +233,24 @@ def test_speech_and_idle_share_the_timeline_with_a_crossfade():
     assert t.counts["frames_published"] == 11 and t.counts["speech_frames"] == 4
 
 
+def test_emotion_changes_are_events_on_the_audio_timeline():
+    face = ConstantFace()
+    delay = 10 * PERIOD
+    t = FaceTimeline(Grid(fps=30.0, t0_ns=T0), face, delay_ns=delay, speech_blend_s=0.0, emotion=NEUTRAL)
+    frames = t.due(T0 + delay + 2 * PERIOD)  # frames 0..2 published
+    angry = Emotion("furious", "angry", 3)
+    # Arriving at clock time T0 + delay + 2 periods = audio time of frame 12: from there on.
+    assert t.set_emotion(angry, at_ns=T0 + delay + 2 * PERIOD) == 12
+    assert face.emotion == ("angry", 3, 12 * PERIOD / NS)
+    assert t.emotion == angry
+    frames += t.due(T0 + delay + 20 * PERIOD)
+    assert [f.emotion.label for f in frames] == ["neutral"] * 12 + ["angry"] * 9
+    # A change stamped in the past starts at the next frame to publish, never before.
+    assert t.set_emotion(NEUTRAL, at_ns=T0) == 21
+
+
 def test_a_stalled_timeline_skips_instead_of_bursting():
-    t = FaceTimeline(Grid(fps=30.0, t0_ns=T0), ConstantFace(), delay_ns=0, speech_blend_s=0.1)
+    t = FaceTimeline(Grid(fps=30.0, t0_ns=T0), ConstantFace(), delay_ns=0, speech_blend_s=0.1, emotion=NEUTRAL)
     frames = t.due(T0 + 60 * NS)  # a minute behind
     assert len(frames) == 31 and frames[-1].index == 1800  # the last second only
     assert t.counts["frames_skipped"] == 1800 - 30
@@ -329,4 +358,4 @@ def test_parameter_errors_name_the_parameter_and_the_allowed_values():
         NodeParams(delay=0.2).delay_for(0.5)
     with pytest.raises(ParameterError, match="more than parameter lookahead"):
         NodeParams(lookahead=1.0).delay_for(2.9)
-    assert math.isclose(NodeParams().delay_for(2.5), 2.8)
+    assert math.isclose(NodeParams().delay_for(2.5), 3.0)

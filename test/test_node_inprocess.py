@@ -47,13 +47,12 @@ class Session:
     """The node under test, a test node with its publishers, and everything received."""
 
     def __init__(self, folder: Path):
-        from talking_face_ros.nodes.talking_face_node import (AUDIO_QOS, EMOTION_QOS, FRAME_QOS,
-                                                              TalkingFaceNode)
-
         from rclpy.qos import QoSProfile, ReliabilityPolicy
 
-        # A recorder: reliable and deep, so that a busy test process loses nothing.
-        RECORDER_QOS = QoSProfile(depth=300, reliability=ReliabilityPolicy.RELIABLE)
+        from talking_face_ros.nodes.talking_face_node import AUDIO_QOS, EMOTION_QOS, TalkingFaceNode
+
+        # A recorder: reliable and deep, so that a stall of this busy test process loses nothing.
+        recorder = QoSProfile(depth=300, reliability=ReliabilityPolicy.RELIABLE)
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         overrides = [Parameter("model", value=str(folder)), Parameter("device", value="cpu"),
@@ -63,8 +62,7 @@ class Session:
         self.node = TalkingFaceNode(context=self.context, namespace=NAMESPACE, parameter_overrides=overrides)
         self.tester = rclpy.create_node("tester", namespace=NAMESPACE, context=self.context)
         self.frames, self.diagnostics = [], []
-        self.received = []
-        self.tester.create_subscription(msgs.BlendshapeFrame, "blendshapes", lambda m: (self.frames.append(m), self.received.append(time.monotonic())), RECORDER_QOS)
+        self.tester.create_subscription(msgs.BlendshapeFrame, "blendshapes", self.frames.append, recorder)
         self.tester.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
         self.audio = self.tester.create_publisher(msgs.AudioChunk, "audio", AUDIO_QOS)
         self.emotion = self.tester.create_publisher(String, "emotion", EMOTION_QOS)
@@ -195,8 +193,11 @@ def test_speech_frames_are_the_engines_frames_on_the_grid(session):
 
     pad = pad_of(session, stamp0)
     expected = offline(session, to_pcm(audio).astype(np.float32) / 32768, pad)
-    assert len(first) == len(expected)
-    np.testing.assert_allclose(np.array([f.weights for f in first]), expected, atol=1e-5)
+    # The second utterance starts on the grid frame holding its first sample; when that frame
+    # also holds the end of the first utterance, the later utterance takes the slot.
+    kept = min(len(expected), frames[0].frame_index - first[0].frame_index)
+    assert len(expected) - 1 <= kept and len(first) == kept
+    np.testing.assert_allclose(np.array([f.weights for f in first]), expected[:kept], atol=1e-5)
     # Frame i of the utterance depicts its first sample's time - pad + i / fps.
     origin = stamp0 - round(pad * NS / ENGINE_RATE)
     assert abs(stamp_ns(first[0]) - origin) <= NS // ENGINE_RATE
@@ -210,8 +211,11 @@ def test_speech_frames_are_the_engines_frames_on_the_grid(session):
 
 def test_emotion_changes_blend_in_and_empty_text_restores_the_default(session):
     session.emotion.publish(String(data="furious"))
-    wait_for(lambda: session.frames[-1].emotion == "furious", 10.0, "frames with the new emotion")
+    # The change is an event at the audio time it arrived: frames show it `delay` later.
+    wait_for(lambda: session.frames[-1].emotion == "furious", 15.0, "frames with the new emotion")
     changed = len(session.frames)
+    first = session.frames[changed - 1]
+    assert session.frames[changed - 2].emotion == "neutral"  # switches exactly at one frame
     wait_for(lambda: len(session.frames) >= changed + 30, 10.0, "a second of frames")  # blend: 0.5 s
     angry = session.frames[changed + 20:changed + 30]
     assert {(f.emotion_label, f.emotion_intensity) for f in angry} == {("angry", 3)}
@@ -219,8 +223,9 @@ def test_emotion_changes_blend_in_and_empty_text_restores_the_default(session):
     before = [f.weights[brow] for f in session.frames[:changed - 30] if f.emotion == "neutral" and not f.speaking]
     # The angry layer lowers the brows by 0.8 at full intensity (teacher.expression).
     assert np.mean([f.weights[brow] for f in angry]) > np.max(before) + 0.5
+    assert first.weights[brow] < np.max(before) + 0.05  # the blend starts at the switch
     session.emotion.publish(String(data=""))
-    wait_for(lambda: session.frames[-1].emotion == "neutral", 10.0, "the default emotion again")
+    wait_for(lambda: session.frames[-1].emotion == "neutral", 15.0, "the default emotion again")
     assert session.frames[-1].emotion_label == "neutral"
 
 
@@ -257,8 +262,11 @@ def test_everything_received_is_one_unbroken_timeline(session):
     period = session.node.grid.period_ns
     assert np.all(np.diff(index) == 1), "frames missing or repeated"
     assert np.all(np.diff(stamps) == period), "stamps must rise by exactly one period"
+    # idle -> speech (two utterances back to back) -> idle -> speech (noise) -> idle, on one grid
     switches = np.flatnonzero(np.diff([f.speaking for f in frames]))
-    assert len(switches) >= 6  # idle -> speech -> idle for each utterance, all on the same grid
+    assert len(switches) == 4
+    utterances = [f.utterance_id for f in frames if f.speaking]
+    assert len(set(utterances)) == 3 and utterances == sorted(utterances)
     counts = session.node.stats()["counts"]
     assert counts["late_frames"] == 0 and counts["frames_skipped"] == 0
     status = session.diagnostics[-1]
@@ -266,12 +274,3 @@ def test_everything_received_is_one_unbroken_timeline(session):
     assert int(values["frames published"]) >= len(frames) - 40
     assert float(values["delay (s)"]) == pytest.approx(session.node.delay_s, abs=1e-3)
 
-
-def test_zz_debug(session):
-    frames = list(session.frames)
-    index = np.array([f.frame_index for f in frames])
-    bad = np.flatnonzero(np.diff(index) != 1)
-    print("GAPS", [(int(index[i]), int(index[i + 1])) for i in bad], session.node.stats()["counts"])
-    r = np.diff(session.received); top = np.argsort(-r)[:8]
-    print("RECV GAPS", [(int(frames[i].frame_index), round(float(r[i]), 3)) for i in top])
-    print("SPEAKING", [(int(f.frame_index), f.utterance_id) for f in frames if f.speaking][:3])

@@ -7,10 +7,10 @@
 
 Stamps are capture times on the ROS clock: PortAudio reports when the first sample of each
 block reached the converter (``inputBufferAdcTime``, on the stream's own clock); the offset
-between the stream clock and the ROS clock, read in the same callback, converts it. Chunks
-follow the sample clock (first stamp + samples / rate) so that consecutive chunks join exactly;
-when the converted capture time drifts more than ``RESYNC_NS`` away from it (the device's
-crystal against the system clock), the sample clock is re-anchored.
+between the stream clock and the ROS clock, read in the same callback, converts it. Those
+measurements jitter by milliseconds, so chunks follow the sample clock (samples / rate), slewed
+slowly toward the measurements (``SampleClock``): consecutive chunks join seamlessly and the
+stamps stay within a fraction of a millisecond of the capture time over hours.
 
 Utterances: without ``--vad-db`` the stream carries no utterance marks and the face node
 animates everything it hears. With ``--vad-db`` a chunk whose level (RMS, dBFS) reaches the
@@ -29,14 +29,12 @@ import array
 import math
 import queue
 import sys
-import time
 from collections import deque
 
 import numpy as np
 
 NODE_NAME = "mic_publisher"
 NS = 1_000_000_000
-RESYNC_NS = 2_000_000  # 2 ms: below the face node's 5 ms continuity tolerance, so re-anchoring is seamless
 
 
 def parse_args(argv):
@@ -72,26 +70,35 @@ def parse_args(argv):
 
 
 class SampleClock:
-    """Capture stamps (ns, ROS clock) of consecutive blocks: the sample clock, re-anchored on drift."""
+    """Capture stamps (ns, ROS clock) of consecutive blocks: the sample clock, slewed toward measurements.
+
+    Stamps advance by the samples' duration, corrected by at most ``MAX_SLEW_NS`` per block
+    toward the median measured capture time of the last ``WINDOW`` blocks. A single late
+    callback moves nothing; a steady offset (a wrong first measurement, the device crystal
+    against the system clock) is absorbed gradually, and consecutive stamps never differ from
+    the block duration by more than the slew, which the face node takes as continuous audio.
+    """
+
+    WINDOW = 25  # blocks in the median (0.5 s of 20 ms blocks)
+    MAX_SLEW_NS = 100_000  # 0.1 ms per block: 0.5 % of a 20 ms block
 
     def __init__(self, rate: int):
         self.rate = rate
-        self.anchor_ns: int | None = None  # capture time of sample `anchor_sample`
-        self.anchor_sample = 0
+        self.anchor_ns: int | None = None  # capture time of sample 0 (integers: floats lose 256 ns at 2e18)
         self.samples = 0  # samples stamped so far
-        self.resyncs = 0
+        self.errors: deque = deque(maxlen=self.WINDOW)  # measured - stamp, for the last blocks
 
     def stamp(self, measured_ns: int, frames: int) -> int:
         """Stamp of the next block of ``frames`` samples whose capture time was measured as ``measured_ns``."""
         if self.anchor_ns is None:
-            self.anchor_ns, self.anchor_sample = measured_ns, self.samples
-        predicted = self.anchor_ns + (self.samples - self.anchor_sample) * NS // self.rate
-        if abs(measured_ns - predicted) > RESYNC_NS:
-            self.anchor_ns, self.anchor_sample = measured_ns, self.samples
-            predicted = measured_ns
-            self.resyncs += 1
+            self.anchor_ns = int(measured_ns)
+        predicted = self.anchor_ns + self.samples * NS // self.rate
+        self.errors.append(int(measured_ns) - predicted)
+        step = int(np.clip(np.median(self.errors), -self.MAX_SLEW_NS, self.MAX_SLEW_NS))
+        self.anchor_ns += step
+        self.errors = deque((e - step for e in self.errors), maxlen=self.WINDOW)
         self.samples += frames
-        return predicted
+        return predicted + step
 
 
 class Vad:

@@ -54,8 +54,8 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from std_msgs.msg import String
 
 from talking_face_ros.arkit import ARKIT_NAMES
-from talking_face_ros.face_timeline import (ENGINE_RATE, MAX_CHUNK_S, NS, Audio, AudioIntake, Begin, Chunk, End,
-                                            FaceTimeline, Grid, GridFrames)
+from talking_face_ros.face_timeline import (ENGINE_RATE, MAX_CHUNK_S, NS, Audio, AudioIntake, Begin, Chunk,
+                                            Emotion, End, FaceTimeline, Grid, GridFrames)
 from talking_face_ros.idle_face import EmotionLabels, IdleFace
 from talking_face_ros.msg import AudioChunk, BlendshapeFrame
 from talking_face_ros.node_params import NodeParams, ParameterError, declare
@@ -106,17 +106,16 @@ class TalkingFaceNode(Node):
         self.labels.warm_up()  # embeds the labelled phrasings now, not in the middle of speech
         label = self.labels(self.default_emotion)
         self.engine.set_emotion(self.default_emotion)
-        self.emotion = (self.default_emotion, label)
 
         now = self.get_clock().now().nanoseconds
         self.grid = Grid(fps=p.fps, t0_ns=now - int(round(self.delay_s * NS)))
         idle = IdleFace(style=corpus_style(p.identity), seed=p.seed, emotion=label[0], intensity=label[1],
                         blend_s=p.emotion_blend_s)
         self.timeline = FaceTimeline(self.grid, idle, delay_ns=int(round(self.delay_s * NS)),
-                                     speech_blend_s=p.speech_blend_s)
+                                     speech_blend_s=p.speech_blend_s, emotion=Emotion(self.default_emotion, *label))
         self.intake = AudioIntake(self.grid, max_gap_s=p.max_gap, utterance_timeout_s=p.utterance_timeout,
                                   max_clock_offset_s=p.max_clock_offset)
-        self._lock = threading.Lock()  # timeline and the emotion in force: worker vs timer
+        self._lock = threading.Lock()  # the timeline: worker vs timer
         self._work: queue.Queue = queue.Queue()
         self._queued_s = 0.0  # audio seconds waiting in _work
         self._queue_lock = threading.Lock()
@@ -135,8 +134,9 @@ class TalkingFaceNode(Node):
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_subscription(AudioChunk, "audio", self._on_audio, AUDIO_QOS)
         self.create_subscription(String, "emotion", self._on_emotion, EMOTION_QOS)
+        # Started by the first tick, once the grid is anchored to the timer's phase.
         self._worker = threading.Thread(target=self._run_worker, name="talking_face_engine", daemon=True)
-        self._worker.start()
+        self._worker_started = False
         self.create_timer(self.grid.period_ns / NS, self._tick)
         self.create_timer(1.0, self._publish_diagnostics)
         self.load_s = time.monotonic() - started
@@ -157,6 +157,9 @@ class TalkingFaceNode(Node):
         self.model_folder = resolve_model(p.model)
         try:
             self.device = resolve_torch_device(p.device)
+        except ValueError as exc:
+            raise ParameterError(f"parameter device = {p.device!r}: {exc}") from None
+        try:
             options = {"speech": {"threads": p.threads}} if p.threads > 0 else None
             bundle = load_bundle(self.model_folder, device=p.device, encoder_options=options)
             self.engine = Engine(bundle, emotion_blend_s=p.emotion_blend_s)
@@ -182,9 +185,10 @@ class TalkingFaceNode(Node):
                       samples=np.frombuffer(msg.samples, dtype=np.int16).copy())
         self.counts["chunks_received"] += 1
         seconds = chunk.frames / chunk.sample_rate if chunk.sample_rate > 0 else 0.0
+        # Beyond max_queue the engine is slower than the audio: drop. Chunks with utterance flags
+        # always pass (utterances must close); an absurdly long one goes on to be refused as bad.
         over = self._queued_s + seconds > self.params.max_queue
         if over and seconds <= MAX_CHUNK_S and not (chunk.utterance_start or chunk.utterance_end):
-            # (a longer chunk goes on to the intake, which refuses it as bad input)
             self.counts["chunks_dropped"] += 1
             self._warn("queue", f"dropped an audio chunk: {max(self._queued_s, 0.0):.1f} s of audio already wait for "
                                 f"the engine (max_queue {self.params.max_queue:g} s); the engine is slower "
@@ -199,9 +203,15 @@ class TalkingFaceNode(Node):
 
     def _tick(self) -> None:
         now_ns = self.get_clock().now().nanoseconds
+        if not self._worker_started:
+            # First tick: frame k falls due exactly on tick k (ticks are one period apart), so
+            # frames leave at stamp + delay, not up to half a period early. No audio has been
+            # placed on the grid yet: the worker starts now.
+            self.grid.t0_ns = now_ns - self.timeline.delay_ns
+            self._worker_started = True
+            self._worker.start()
         with self._lock:
             frames = self.timeline.due(now_ns)
-            text, (label, intensity) = self.emotion
         for f in frames:
             msg = BlendshapeFrame()
             msg.header.stamp = Time(sec=f.stamp_ns // NS, nanosec=f.stamp_ns % NS)
@@ -212,9 +222,9 @@ class TalkingFaceNode(Node):
             msg.weights = array.array("f", f.weights.tobytes())
             msg.speaking = f.speaking
             msg.utterance_id = f.utterance_id
-            msg.emotion = text
-            msg.emotion_label = label
-            msg.emotion_intensity = intensity
+            msg.emotion = f.emotion.text
+            msg.emotion_label = f.emotion.label
+            msg.emotion_intensity = f.emotion.intensity
             if f.arrival is not None:
                 msg.latency = float(time.monotonic() - f.arrival)
                 self._publish_latency.append((time.monotonic(), msg.latency))
@@ -301,12 +311,11 @@ class TalkingFaceNode(Node):
             self._warn("emotion", f"ignored an emotion text of {len(text)} characters (at most {MAX_EMOTION_CHARS})")
             return
         text = text.strip() or self.default_emotion
-        self.engine.set_emotion(text)
+        self.engine.set_emotion(text)  # blends in from the newest audio: about now on the audio clock
         label = self.labels(text)
         with self._lock:
-            self.timeline.set_emotion(*label)
-            self.emotion = (text, label)
-        self.get_logger().info(f"emotion {text!r} -> {label[0]} {label[1]}")
+            k = self.timeline.set_emotion(Emotion(text, *label), at_ns=self.get_clock().now().nanoseconds)
+        self.get_logger().info(f"emotion {text!r} -> {label[0]} {label[1]} from frame {k}")
 
     # ------------------------------------------------------------------ diagnostics
 
@@ -320,14 +329,14 @@ class TalkingFaceNode(Node):
         with self._lock:
             counts = self.counts + self.intake.counts + self.timeline.counts
             pending = self.timeline.pending()
-            text, (label, intensity) = self.emotion
+            emotion = self.timeline.emotion
         return {
             "counts": counts,
             "real_time_factor": sum(c for c, _ in compute) / audio if audio > 0 else 0.0,
             "final_latency_p50": _percentile(final, 50), "final_latency_p95": _percentile(final, 95),
             "publish_latency_p50": _percentile(published, 50), "publish_latency_p95": _percentile(published, 95),
             "queued_audio_s": max(self._queued_s, 0.0), "pending_frames": pending,
-            "emotion": text, "emotion_label": f"{label} {intensity}",
+            "emotion": emotion.text, "emotion_label": f"{emotion.label} {emotion.intensity}",
         }
 
     def _publish_diagnostics(self) -> None:
@@ -375,7 +384,8 @@ class TalkingFaceNode(Node):
         """Stop the engine worker (before destroy_node)."""
         self._stop.set()
         self._work.put(("stop",))
-        self._worker.join(timeout=5.0)
+        if self._worker.is_alive():
+            self._worker.join(timeout=5.0)
 
 
 def _percentile(values, q: float) -> float | None:

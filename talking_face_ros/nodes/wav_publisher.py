@@ -1,7 +1,8 @@
 """ROS 2 node ``wav_publisher``: a WAV file as AudioChunk messages, paced like a live source.
 
     wav_publisher speech.wav [--emotion "calm and friendly"] [--rate 1.0 | --fast]
-                  [--chunk-ms 20] [--loop [--loop-gap 1.0]] [--stream-id wav] [--wait 10]
+                  [--chunk-ms 20] [--loop [--loop-gap 1.0]] [--stream-id wav]
+                  [--wait 10] [--subscribers 1]
                   [--ros-args -r audio:=/robot/audio ...]
 
 The samples go out as they are in the file: its sample rate and channel count, 16-bit PCM
@@ -13,10 +14,10 @@ pass is stamped with the pass's start time plus its sample offset, whatever the 
 the node absorbs), ``--fast`` sends without pausing.
 
 With ``--emotion`` the text goes out first on ``emotion`` (std_msgs/String, reliable +
-transient local, as the node subscribes). The publisher waits up to ``--wait`` seconds for a
-subscriber on ``audio`` before it starts (0: no wait), and before it exits until every chunk is
-acknowledged. Without ``--loop`` it exits when the file is done (status 0); a missing or
-unreadable file is one line on stderr and status 2.
+transient local, as the node subscribes). The publisher waits up to ``--wait`` seconds for
+``--subscribers`` subscribers on ``audio`` (and one on ``emotion``) before it starts (0: no
+wait), and before it exits until every chunk is acknowledged. Without ``--loop`` it exits when
+the file is done (status 0); a missing or unreadable file is one line on stderr and status 2.
 """
 from __future__ import annotations
 
@@ -64,7 +65,8 @@ def read_wav_int16(path) -> tuple[np.ndarray, int]:
         warnings.simplefilter("always")
         try:
             rate, data = wavfile.read(path)
-        except (ValueError, struct.error, EOFError, IndexError) as exc:
+        # UnboundLocalError: scipy 1.x on a RIFF/WAVE header without a fmt chunk.
+        except (ValueError, struct.error, EOFError, IndexError, UnboundLocalError) as exc:
             raise ValueError(f"{path}: not a readable WAV file ({exc})") from None
     if any("EOF" in str(w.message) or "prematurely" in str(w.message) for w in caught):
         raise ValueError(f"{path}: truncated WAV file")
@@ -102,13 +104,17 @@ def parse_args(argv):
     p.add_argument("--stream-id", default="wav", help="AudioChunk.stream_id (default 'wav')")
     p.add_argument("--frame-id", default="wav", help="header.frame_id (default 'wav')")
     p.add_argument("--wait", type=float, default=10.0,
-                   help="seconds to wait for an 'audio' subscriber before starting; 0: do not wait")
+                   help="seconds to wait for subscribers on 'audio' before starting; 0: do not wait")
+    p.add_argument("--subscribers", type=int, default=1,
+                   help="how many 'audio' subscribers to wait for, e.g. 2 for the face node and a recorder")
     args = p.parse_args(argv)
-    for name in ("rate", "chunk_ms", "loop_gap", "wait"):
+    if args.subscribers < 1:
+        p.error(f"--subscribers must be at least 1, got {args.subscribers}")
+    for name, positive in (("rate", True), ("chunk_ms", True), ("loop_gap", False), ("wait", False)):
         value = getattr(args, name)
-        if not np.isfinite(value) or value < 0 or (name in ("rate", "chunk_ms") and value == 0):
-            p.error(f"--{name.replace('_', '-')} must be a {'positive' if name in ('rate', 'chunk_ms') else 'non-negative'} "
-                    f"number, got {value}")
+        if not np.isfinite(value) or value < 0 or (positive and value == 0):
+            kind = "positive" if positive else "non-negative"
+            p.error(f"--{name.replace('_', '-')} must be a {kind} number, got {value}")
     return args
 
 
@@ -125,8 +131,11 @@ class WavPublisher(Node):
 
     def wait_for_subscribers(self, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
-        pubs = [self.audio_pub] + ([self.emotion_pub] if self.emotion_pub else [])
-        while any(p.get_subscription_count() == 0 for p in pubs):
+        def matched():
+            return self.audio_pub.get_subscription_count() >= self.args.subscribers and (
+                self.emotion_pub is None or self.emotion_pub.get_subscription_count() > 0)
+
+        while not matched():
             if time.monotonic() > deadline or not rclpy.ok(context=self.context):
                 return False
             time.sleep(0.02)
@@ -135,8 +144,8 @@ class WavPublisher(Node):
     def run(self) -> None:
         args = self.args
         if args.wait > 0 and not self.wait_for_subscribers(args.wait):
-            self.get_logger().warning(f"no subscriber on {self.audio_pub.topic_name} after {args.wait:g} s; "
-                                      "publishing anyway")
+            self.get_logger().warning(f"fewer than {args.subscribers} subscriber(s) on "
+                                      f"{self.audio_pub.topic_name} after {args.wait:g} s; publishing anyway")
         if self.emotion_pub is not None:
             self.emotion_pub.publish(String(data=args.emotion))
         duration = len(self.pcm) / self.rate
@@ -144,8 +153,10 @@ class WavPublisher(Node):
         wall_start = time.monotonic()
         while True:
             self._publish_pass(pass_start, wall_start)
+            if not rclpy.ok(context=self.context):
+                return
             self.audio_pub.wait_for_all_acked(Duration(seconds=5.0))
-            if not args.loop or not rclpy.ok(context=self.context):
+            if not args.loop:
                 return
             self.utterance += 1
             pass_start += int(round((duration + args.loop_gap) * NS))
@@ -155,12 +166,12 @@ class WavPublisher(Node):
         frames = len(self.pcm)
         pace = None if self.args.fast else self.args.rate
         for i, start in enumerate(range(0, frames, self.step)):
-            if not rclpy.ok(context=self.context):  # SIGTERM / Ctrl-C shut the context down
-                return
             if pace is not None:  # chunk n leaves once its last sample has been "captured"
                 wait = wall0 + min(start + self.step, frames) / self.rate / pace - time.monotonic()
                 if wait > 0:
                     time.sleep(wait)
+            if not rclpy.ok(context=self.context):  # SIGTERM / Ctrl-C shut the context down
+                return
             block = self.pcm[start:start + self.step]
             msg = AudioChunk()
             t = stamp0 + start * NS // self.rate
@@ -174,11 +185,22 @@ class WavPublisher(Node):
             msg.sample_rate = self.rate
             msg.channels = block.shape[1]
             msg.samples = array.array("h", block.tobytes())
-            self.audio_pub.publish(msg)
+            if not self._publish(msg):
+                return
             self.sequence += 1
             self.published_s += len(block) / self.rate
             if pace is None and i % FAST_BATCH == FAST_BATCH - 1:
                 self.audio_pub.wait_for_all_acked(Duration(seconds=5.0))
+
+    def _publish(self, msg) -> bool:
+        """Publish; False when a signal shut the context down meanwhile (then nothing is sent)."""
+        try:
+            self.audio_pub.publish(msg)
+        except Exception:
+            if rclpy.ok(context=self.context):
+                raise
+            return False
+        return True
 
 
 def main(args=None) -> int:
@@ -195,9 +217,12 @@ def main(args=None) -> int:
             try:
                 started = time.monotonic()
                 node.run()
-                node.get_logger().info(
-                    f"published {node.sequence} chunks ({node.published_s:.2f} s of audio, {rate} Hz, "
-                    f"{pcm.shape[1]} channel(s)) from {options.wav} in {time.monotonic() - started:.2f} s")
+                summary = (f"published {node.sequence} chunks ({node.published_s:.2f} s of audio, {rate} Hz, "
+                           f"{pcm.shape[1]} channel(s)) from {options.wav} in {time.monotonic() - started:.2f} s")
+                if rclpy.ok(context=node.context):
+                    node.get_logger().info(summary)
+                else:  # stopped by a signal: /rosout is gone with the context
+                    print(f"[{NODE_NAME}] stopped: {summary}", file=sys.stderr)
             finally:
                 node.destroy_node()
     except (KeyboardInterrupt, ExternalShutdownException):

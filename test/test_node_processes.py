@@ -1,0 +1,231 @@
+"""The installed executables as separate processes: talking_face_node fed by wav_publisher.
+
+Uses what the message build installs (.venv/lib/talking_face_ros/*) with the package's own
+parameter file, a random model bundle and a namespace of this test run; every wait is for an
+event (a log line, a match, a frame) with a timeout, never a fixed sleep.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip("rclpy", reason="rclpy not installed (scripts/build_ros.sh)")
+msgs = pytest.importorskip("talking_face_ros.msg", reason="messages not built: scripts/build_ros.sh")
+
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
+from scipy.io import wavfile  # noqa: E402
+from std_msgs.msg import String  # noqa: E402
+
+from talking_face_ros.data.sample import frame_count  # noqa: E402
+from talking_face_ros.face_timeline import ENGINE_RATE, NS  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.prefix) / "lib" / "talking_face_ros"
+NAMESPACE = f"/test_procs_{os.getpid()}"
+pytestmark = pytest.mark.skipif(not (BIN / "talking_face_node").is_file(),
+                                reason=f"node executables not installed in {BIN} (scripts/build_ros.sh)")
+
+
+def env():
+    e = dict(os.environ)
+    e.update(ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", PYTHONUNBUFFERED="1",
+             FASTDDS_DEFAULT_PROFILES_FILE=str(REPO / "config" / "fastdds_localhost.xml"))
+    return e
+
+
+class Process:
+    """A child process whose merged output is collected line by line."""
+
+    def __init__(self, *args):
+        self.proc = subprocess.Popen([str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True, env=env())
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        with self.proc.stdout:  # closed at the end of the output
+            for line in self.proc.stdout:
+                self.lines.append(line.rstrip())
+
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_line(self, text: str, timeout_s: float):
+        wait_for(lambda: any(text in line for line in self.lines) or self.proc.poll() is not None,
+                 timeout_s, f"{text!r} from {self.proc.args[0]}")
+        assert any(text in line for line in self.lines), f"process ended:\n{self.output()}"
+
+    def stop(self, sig=signal.SIGTERM, timeout_s: float = 15.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise
+
+
+def wait_for(condition, timeout_s: float, what: str):
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
+        time.sleep(0.02)
+
+
+def stamp_ns(msg) -> int:
+    return msg.header.stamp.sec * NS + msg.header.stamp.nanosec
+
+
+@pytest.fixture(scope="module", autouse=True)
+def quick_discovery():
+    """The project's Fast DDS profile for this process too (see config/fastdds_localhost.xml)."""
+    before = os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE")
+    os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(REPO / "config" / "fastdds_localhost.xml")
+    yield
+    if before is None:
+        del os.environ["FASTDDS_DEFAULT_PROFILES_FILE"]
+    else:
+        os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = before
+
+
+@pytest.fixture(scope="module")
+def graph(quick_discovery):
+    """A test node in this process that records frames and audio of the test namespace."""
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node("recorder", namespace=NAMESPACE, context=context)
+    record = {"frames": [], "audio": []}
+    deep = QoSProfile(depth=500, reliability=ReliabilityPolicy.RELIABLE)
+    node.create_subscription(msgs.BlendshapeFrame, "blendshapes", record["frames"].append, deep)
+    node.create_subscription(msgs.AudioChunk, "audio", record["audio"].append, deep)
+    latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    record["emotion"] = node.create_publisher(String, "emotion", latched)
+    record["node"] = node
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    yield record
+    executor.shutdown()
+    spinner.join(timeout=5.0)
+    node.destroy_node()
+    rclpy.shutdown(context=context)
+
+
+def test_a_bad_parameter_exits_with_one_clear_line(tmp_path):
+    p = Process(BIN / "talking_face_node", "--ros-args", "--params-file", REPO / "config" / "talking_face.yaml",
+                "-p", "fps:=500.0", "-p", f"model:={tmp_path}")
+    assert p.proc.wait(60) == 2
+    lines = [line for line in p.lines if line.strip()]
+    assert lines == ["talking_face_node: parameter fps = 500.0 is outside [1, 120]: Frames per second "
+                     "published on blendshapes, idle or speaking"]
+
+
+def test_wav_publisher_drives_the_installed_node(graph, tmp_path):
+    from talking_face_ros.bundle import make_random_bundle
+
+    bundle = make_random_bundle(tmp_path / "bundle")
+    # Set before the node exists: transient local hands it to the node when it joins.
+    graph["emotion"].publish(String(data="slightly sad"))
+    node = Process(BIN / "talking_face_node", "--ros-args", "--params-file", REPO / "config" / "talking_face.yaml",
+                   "-p", f"model:={bundle}", "-p", "fps:=25.0", "-p", "device:=cpu", "-p", "delay_margin:=1.5",
+                   "-r", f"__ns:={NAMESPACE}")
+    try:
+        node.wait_line("ready", 120.0)
+        frames = graph["frames"]
+        wait_for(lambda: any(f.emotion == "slightly sad" for f in frames), 15.0, "the late-joining emotion")
+        assert next(f for f in frames if f.emotion == "slightly sad").emotion_label == "sad"
+
+        # A 22.05 kHz stereo WAV, 1 s: the publisher sends it as it is, the node resamples and mixes.
+        rate, seconds = 22050, 1.0
+        t = np.arange(int(rate * seconds)) / rate
+        left = 0.3 * np.sin(2 * np.pi * 180 * t) * np.clip(np.sin(2 * np.pi * 3 * t), 0, None)
+        pcm = np.round(np.stack([left, 0.5 * left], axis=1) * 32767).astype(np.int16)
+        wav = tmp_path / "speech.wav"
+        wavfile.write(wav, rate, pcm)
+        publisher = Process(BIN / "wav_publisher", wav, "--emotion", "furious", "--wait", "30", "--subscribers", "2",
+                            "--ros-args", "-r", f"__ns:={NAMESPACE}")
+        assert publisher.proc.wait(90) == 0, publisher.output()
+
+        chunks = graph["audio"]
+        wait_for(lambda: chunks and chunks[-1].utterance_end, 10.0, "the whole WAV on the audio topic")
+        got = np.concatenate([np.frombuffer(c.samples, np.int16) for c in chunks]).reshape(-1, 2)
+        np.testing.assert_array_equal(got, pcm)
+        step = 441  # 20 ms at 22.05 kHz
+        assert [c.sequence for c in chunks] == list(range(len(chunks))) == list(range(-(-len(pcm) // step)))
+        assert [c.utterance_start for c in chunks] == [True] + [False] * (len(chunks) - 1)
+        assert {(c.sample_rate, c.channels) for c in chunks} == {(rate, 2)}
+        stamp0 = stamp_ns(chunks[0])
+        assert [stamp_ns(c) - stamp0 for c in chunks] == [i * step * NS // rate for i in range(len(chunks))]
+
+        def utterance_done():
+            speech = [f for f in frames if f.speaking]
+            return speech and frames[-1].frame_index > speech[-1].frame_index
+        wait_for(utterance_done, 30.0, "the utterance's frames")
+        speech = [f for f in frames if f.speaking]
+        assert {f.emotion for f in speech} == {"furious"}
+        # On the grid: the first speech frame is the grid frame at or before the first sample.
+        period = NS // 25
+        assert 0 <= stamp0 - stamp_ns(speech[0]) < period
+        # The model makes 30 fps frames of the padded utterance; the 25 fps grid takes those
+        # its times cover (frame j at model position 1.2 j).
+        pad = round((stamp0 - stamp_ns(speech[0])) * ENGINE_RATE / NS)
+        model_frames = frame_count((pad + ENGINE_RATE * seconds) / ENGINE_RATE, 30.0)
+        assert len(speech) == int(np.floor((model_frames - 1) / 1.2 + 1e-9)) + 1
+
+        index = np.array([f.frame_index for f in frames])
+        stamps = np.array([stamp_ns(f) for f in frames])
+        assert np.all(np.diff(index) == 1) and np.all(np.diff(stamps) == period)
+        assert {f.fps for f in frames} == {25.0}
+        assert node.stop(signal.SIGTERM) == 0, node.output()
+    finally:
+        if node.proc.poll() is None:
+            node.proc.kill()
+
+
+def test_wav_publisher_fast_and_a_bad_file(graph, tmp_path):
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    p = Process(BIN / "wav_publisher", bad, "--wait", "0")
+    assert p.proc.wait(60) == 2
+    assert [line for line in p.lines if line.strip()][-1].startswith(f"wav_publisher: {bad}: not a readable WAV file")
+
+    # 8-bit mono at 8 kHz, 0.3 s, as fast as delivery allows, to the recorder alone.
+    rate = 8000
+    pcm8 = (128 + 100 * np.sin(2 * np.pi * 300 * np.arange(int(0.3 * rate)) / rate)).astype(np.uint8)
+    wav = tmp_path / "u8.wav"
+    wavfile.write(wav, rate, pcm8)
+    before = len(graph["audio"])
+    p = Process(BIN / "wav_publisher", wav, "--fast", "--chunk-ms", "50", "--stream-id", "fast",
+                "--ros-args", "-r", f"__ns:={NAMESPACE}")
+    assert p.proc.wait(60) == 0, p.output()
+    wait_for(lambda: any(c.stream_id == "fast" and c.utterance_end for c in graph["audio"][before:]), 10.0,
+             "the fast stream")
+    chunks = [c for c in graph["audio"][before:] if c.stream_id == "fast"]
+    assert [len(c.samples) for c in chunks] == [400] * 6  # 50 ms at 8 kHz, 0.3 s
+    got = np.concatenate([np.frombuffer(c.samples, np.int16) for c in chunks])
+    np.testing.assert_array_equal(got, (pcm8.astype(np.int16) - 128) * 256)  # 8-bit PCM by full scale
+
+
+def test_launch_files_parse_and_name_what_is_installed():
+    import ast
+
+    for name in ("talking_face.launch.py", "mic_demo.launch.py"):
+        tree = ast.parse((REPO / "launch" / name).read_text(), name)
+        calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "Node"]
+        executables = {kw.value.value for c in calls for kw in c.keywords if kw.arg == "executable"}
+        assert executables and all((BIN / e).is_file() for e in executables), executables
+        strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+        configs = {s for s in strings if s.endswith(".yaml")}
+        assert configs and all((REPO / "config" / c).is_file() for c in configs), configs
