@@ -14,7 +14,7 @@ say() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 
 # Debian packages: espeak-ng (corpus speech), ffmpeg (videos), sox, cmake + g++ (message
 # build), pulseaudio (virtual microphone in tests), chromium (browser-face test).
-APT_PACKAGES=(espeak-ng libespeak-ng1 ffmpeg sox cmake g++ pulseaudio chromium)
+APT_PACKAGES=(espeak-ng libespeak-ng1 ffmpeg sox cmake g++ pulseaudio libportaudio2 chromium)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -148,6 +148,7 @@ class AudioIntake:
         self.warnings: list[tuple[str, str]] = []  # (key, message) for the node to log, throttled by key
 
     def accept(self, chunk: Chunk, *, now_ns: int) -> list:
+        """The actions for one chunk that arrived at ``now_ns`` (none when it is dropped)."""
         problem = self._problem(chunk)
         if problem:
             self.counts["bad_inputs"] += 1
@@ -165,57 +166,24 @@ class AudioIntake:
                                  f"{u.stream_id!r} is open (one voice at a time)")
             return []
         actions: list = []
-        if u is not None and not chunk.utterance_start:
+        if chunk.utterance_start or u is None:
+            if u is not None:
+                actions.append(self._end("restart"))
+            elif chunk.stream_id in self.marked and not chunk.utterance_start:
+                return actions  # silence between the utterances of a marking stream
+            actions += self._begin(chunk, now_ns)
+        else:
             if chunk.sequence == u.last_sequence:
                 self.counts["duplicates"] += 1
                 return []
             missing = (chunk.sequence - u.last_sequence - 1) % 2**32
             if 0 < missing < 2**31:
                 self.counts["chunks_lost"] += missing
-        if chunk.utterance_start or u is None:
-            if u is not None:
-                actions.append(self._end("restart"))
-            if u is None and not chunk.utterance_start and chunk.stream_id in self.marked:
-                return actions  # silence between the utterances of a marking stream
-            actions += self._begin(chunk, now_ns)
-        else:
-            u = self.active
-            gap = chunk.stamp_ns + u.offset_ns - u.expected_ns
-            if gap > STAMP_TOLERANCE_NS:
-                if gap <= self.max_gap_ns:
-                    n = int(round(gap * chunk.sample_rate / NS))
-                    actions.append(Audio(np.zeros(n, np.float32), chunk.sample_rate))
-                    u.expected_ns += n * NS / chunk.sample_rate
-                    self.counts["gaps_filled"] += 1
-                else:
-                    self.counts["resyncs"] += 1
-                    self._warn("gap", f"stream {chunk.stream_id!r}: {gap / NS:.3f} s gap in the audio "
-                                      f"(more than max_gap): starting a new utterance")
-                    actions.append(self._end("gap"))
-                    actions += self._begin(chunk, now_ns, keep_offset=u.offset_ns)
-            elif gap >= -STAMP_TOLERANCE_NS:
-                u.expected_ns += DRIFT_FOLLOW * gap
-            else:
-                self.counts["stamps_backwards"] += 1
-                if -gap > self.max_gap_ns:
-                    self.counts["resyncs"] += 1
-                    self._warn("backwards", f"stream {chunk.stream_id!r}: stamp jumped {-gap / NS:.3f} s "
-                                            f"back: starting a new utterance there")
-                    actions.append(self._end("backwards"))
-                    actions += self._begin(chunk, now_ns)
-                else:
-                    self.counts["chunks_dropped"] += 1
-                    self._warn("backwards", f"stream {chunk.stream_id!r}: dropped chunk {chunk.sequence}, "
-                                            f"its stamp is {-gap / NS * 1e3:.1f} ms before the end of "
-                                            f"the audio already received")
-                    u.last_sequence = chunk.sequence
-                    u.last_arrival_ns = now_ns
-                    if chunk.utterance_end:
-                        actions.append(self._end("flag"))
-                    return actions
+            placed, keep = self._place(chunk, u, now_ns)
+            actions += placed
+            if not keep:
+                return actions
         u = self.active
-        if u is None:
-            return actions
         if chunk.frames:
             actions.append(Audio(_mono(chunk), chunk.sample_rate))
             u.expected_ns += chunk.frames * NS / chunk.sample_rate
@@ -224,6 +192,33 @@ class AudioIntake:
         if chunk.utterance_end:
             actions.append(self._end("flag"))
         return actions
+
+    def _place(self, chunk: Chunk, u: _Utterance, now_ns: int) -> tuple[list, bool]:
+        """Where a chunk of the open utterance goes: (actions before its audio, keep its audio)."""
+        gap = chunk.stamp_ns + u.offset_ns - u.expected_ns
+        if abs(gap) <= STAMP_TOLERANCE_NS:  # continuous: follow slow drift, ignore jitter
+            u.expected_ns += DRIFT_FOLLOW * gap
+            return [], True
+        if 0 < gap <= self.max_gap_ns:  # a gap: silence in between
+            n = int(round(gap * chunk.sample_rate / NS))
+            u.expected_ns += n * NS / chunk.sample_rate
+            self.counts["gaps_filled"] += 1
+            return [Audio(np.zeros(n, np.float32), chunk.sample_rate)], True
+        if gap < 0:
+            self.counts["stamps_backwards"] += 1
+        if abs(gap) > self.max_gap_ns:  # far off either way: a new utterance from here
+            self.counts["resyncs"] += 1
+            self._warn("resync", f"stream {chunk.stream_id!r}: the stamp jumped {gap / NS:+.3f} s "
+                                 f"(more than max_gap): starting a new utterance there")
+            keep = u.offset_ns if gap > 0 else None  # a jump back may be a new clock: check it
+            return [self._end("gap" if gap > 0 else "backwards")] + self._begin(chunk, now_ns, keep_offset=keep), True
+        # A little back: the chunk overlaps audio already received. Drop it.
+        self.counts["chunks_dropped"] += 1
+        self._warn("backwards", f"stream {chunk.stream_id!r}: dropped chunk {chunk.sequence}, its stamp "
+                                f"is {-gap / NS * 1e3:.1f} ms before the end of the audio already received")
+        u.last_sequence = chunk.sequence
+        u.last_arrival_ns = now_ns
+        return ([self._end("flag")] if chunk.utterance_end else []), False
 
     def poll(self, *, now_ns: int) -> list:
         """Close an utterance that has had no audio for ``utterance_timeout``."""

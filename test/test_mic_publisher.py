@@ -206,6 +206,8 @@ def test_microphone_chunks_carry_the_captured_audio(pulse):
         assert mic.send_signal(signal.SIGINT) is None and mic.wait(15) == 0, "\n".join(lines)
     finally:
         writer.stop.set()
+        if writer.is_alive():
+            writer.join(timeout=5.0)  # before the server (and its FIFO) goes away
         if mic.poll() is None:
             mic.kill()
             mic.wait(10)

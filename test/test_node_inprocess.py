@@ -260,15 +260,15 @@ def test_everything_received_is_one_unbroken_timeline(session):
     index = np.array([f.frame_index for f in frames])
     stamps = np.array([stamp_ns(f) for f in frames])
     period = session.node.grid.period_ns
-    assert np.all(np.diff(index) == 1), "frames missing or repeated"
+    counts = session.node.stats()["counts"]
+    assert np.all(np.diff(index) == 1), f"frames missing or repeated: {counts}"
     assert np.all(np.diff(stamps) == period), "stamps must rise by exactly one period"
     # idle -> speech (two utterances back to back) -> idle -> speech (noise) -> idle, on one grid
     switches = np.flatnonzero(np.diff([f.speaking for f in frames]))
-    assert len(switches) == 4
+    assert len(switches) == 4, (switches, counts)
     utterances = [f.utterance_id for f in frames if f.speaking]
     assert len(set(utterances)) == 3 and utterances == sorted(utterances)
-    counts = session.node.stats()["counts"]
-    assert counts["late_frames"] == 0 and counts["frames_skipped"] == 0
+    assert counts["late_frames"] == 0 and counts["frames_skipped"] == 0, counts
     status = session.diagnostics[-1]
     values = {v.key: v.value for v in status.values}
     assert int(values["frames published"]) >= len(frames) - 40

@@ -127,3 +127,14 @@ def test_to_mono_shapes():
     np.testing.assert_allclose(to_mono(np.array([[1.0, 3.0], [2.0, 4.0]])), [2.0, 3.0])
     with pytest.raises(ValueError, match="shape"):
         to_mono(np.zeros((2, 2, 2)))
+
+
+def test_riff_without_fmt_chunk_is_a_clear_error(tmp_path):
+    import struct
+
+    path = tmp_path / "nofmt.wav"
+    data = b"\x00\x00" * 10
+    path.write_bytes(b"RIFF" + struct.pack("<I", 4 + 8 + len(data)) + b"WAVE" + b"data"
+                     + struct.pack("<I", len(data)) + data)
+    with pytest.raises(ValueError, match="nofmt.wav"):
+        load_wav(path)

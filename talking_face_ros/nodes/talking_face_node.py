@@ -12,12 +12,12 @@ audio          talking_face_ros/AudioChunk (sub)     reliable, keep last 50, vol
 emotion        std_msgs/String (sub)                 reliable, transient local, depth 1: a node
                                                      (re)started after the emotion was set still
                                                      gets it (publishers must use the same QoS)
-blendshapes    talking_face_ros/BlendshapeFrame      reliable, keep last 10, volatile. A reliable
+blendshapes    talking_face_ros/BlendshapeFrame      reliable, keep last 30, volatile. A reliable
                (pub)                                 writer matches both reliable and best-effort
                                                      readers (a best-effort writer would refuse
                                                      reliable ones); a display subscribes best
-                                                     effort, a recorder reliable; depth 10 bounds
-                                                     what a slow reader can hold back
+                                                     effort, a recorder reliable; 30 frames let a
+                                                     reader stalled for up to 1 s lose nothing
 /diagnostics   diagnostic_msgs/DiagnosticArray       default (reliable, depth 10), 1 Hz
 =============  ====================================  ==============================================
 
@@ -27,7 +27,14 @@ every switch and consumers can delay their audio by ``delay`` (logged at start, 
 diagnostics) to be in sync. An utterance's frame i has the stamp of its first sample plus
 ``i / fps`` minus a pad of less than one frame that puts it on the grid
 (``face_timeline``). Speech frames that miss their slot are dropped and counted; the slot
-shows the face at rest. Parameters: ``node_params`` and config/talking_face.yaml.
+shows the face at rest. Emotion messages are events on the same timeline: they take effect
+(blending in over ``emotion_blend_s``) at the audio time they arrive, so frames show them
+``delay`` later. Parameters: ``node_params`` and config/talking_face.yaml.
+
+Audio: any sample rate (resampled) and channel count (averaged); one voice at a time; gaps up
+to ``max_gap`` filled with silence; chunks stamped backwards dropped; malformed chunks dropped;
+each case counted in diagnostics and logged at most every few seconds
+(``face_timeline.AudioIntake`` has the rules).
 
 Threads: the executor runs the subscriptions (which only queue work) and the frame timer; one
 worker thread runs the engine, so a slow encoder pass never delays a frame's publication.
@@ -67,7 +74,7 @@ AUDIO_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50, reliability=Re
                        durability=DurabilityPolicy.VOLATILE)
 EMOTION_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
-FRAME_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE,
+FRAME_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=30, reliability=ReliabilityPolicy.RELIABLE,
                        durability=DurabilityPolicy.VOLATILE)
 PIECE_S = 0.1  # audio is fed to the engine in pieces this long, so frames come out as they are ready
 MAX_EMOTION_CHARS = 1000  # longer emotion text is refused (the encoder reads 256 tokens at most)

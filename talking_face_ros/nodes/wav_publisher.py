@@ -14,7 +14,8 @@ pass is stamped with the pass's start time plus its sample offset, whatever the 
 the node absorbs), ``--fast`` sends without pausing.
 
 With ``--emotion`` the text goes out first on ``emotion`` (std_msgs/String, reliable +
-transient local, as the node subscribes). The publisher waits up to ``--wait`` seconds for
+transient local, as the node subscribes), 0.1 s before the audio's first stamp: the node
+applies an emotion from the audio time it arrives. The publisher waits up to ``--wait`` seconds for
 ``--subscribers`` subscribers on ``audio`` (and one on ``emotion``) before it starts (0: no
 wait), and before it exits until every chunk is acknowledged. Without ``--loop`` it exits when
 the file is done (status 0); a missing or unreadable file is one line on stderr and status 2.
@@ -49,6 +50,7 @@ AUDIO_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=200, reliability=R
 EMOTION_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
 FAST_BATCH = 25  # with --fast, wait for acknowledgements after this many chunks
+EMOTION_LEAD_S = 0.1  # the emotion goes out this long before the first chunk's stamp
 NS = 1_000_000_000
 
 
@@ -147,7 +149,10 @@ class WavPublisher(Node):
             self.get_logger().warning(f"fewer than {args.subscribers} subscriber(s) on "
                                       f"{self.audio_pub.topic_name} after {args.wait:g} s; publishing anyway")
         if self.emotion_pub is not None:
+            # The node applies an emotion from the audio time it arrives: send it a little
+            # ahead, so that the whole utterance is spoken with it.
             self.emotion_pub.publish(String(data=args.emotion))
+            time.sleep(EMOTION_LEAD_S)
         duration = len(self.pcm) / self.rate
         pass_start = self.get_clock().now().nanoseconds  # stamp of the first sample of this pass
         wall_start = time.monotonic()

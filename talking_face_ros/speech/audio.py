@@ -51,7 +51,8 @@ def load_wav(path) -> tuple[np.ndarray, int]:
         warnings.simplefilter("always")
         try:
             rate, data = wavfile.read(path)
-        except (ValueError, struct.error, EOFError, IndexError) as e:
+        # scipy raises UnboundLocalError for a RIFF/WAVE file without a fmt chunk.
+        except (ValueError, struct.error, EOFError, IndexError, UnboundLocalError) as e:
             raise ValueError(f"{path}: not a readable WAV file ({e})") from e
     for w in caught:
         message = str(w.message)
