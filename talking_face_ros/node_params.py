@@ -66,7 +66,16 @@ SPECS: tuple[Spec, ...] = (
     Spec("max_queue", 10.0, "Seconds of audio that may wait for the engine; beyond, chunks are "
          "dropped (counted in diagnostics)", 0.5, 600.0),
     Spec("seed", 0, "Seed of blinks and gaze of the face at rest", 0, 2**31 - 1),
-    Spec("frame_id", "face", "header.frame_id of the published frames"),
+    Spec("frame_id", "face", "header.frame_id of the published frames (and of face_mesh)"),
+    Spec("publish_mesh", False, "Also publish the deforming face as visualization_msgs/Marker "
+         "(TRIANGLE_LIST) on face_mesh, for RViz (config/face.rviz)"),
+    Spec("mesh_rig", "robot", "Rig of face_mesh: robot (built in), ict (ICT-FaceKit) or a rig .npz file"),
+    Spec("mesh_region", "face", "Rig region shown on face_mesh (face keeps bandwidth down; "
+         "'all' = the whole rig)"),
+    Spec("mesh_decimate", 0.0, "Decimation cluster size of face_mesh in rig units (cm); 0 = full mesh",
+         0.0, 10.0),
+    Spec("mesh_colors", "vertex", "Colours of face_mesh: vertex, face (per triangle) or none "
+         "(one lit colour, 60% of the bytes)", choices=("vertex", "face", "none")),
 )
 SPEC_BY_NAME = {s.name: s for s in SPECS}
 
@@ -90,6 +99,11 @@ class NodeParams:
     max_queue: float = 10.0
     seed: int = 0
     frame_id: str = "face"
+    publish_mesh: bool = False
+    mesh_rig: str = "robot"
+    mesh_region: str = "face"
+    mesh_decimate: float = 0.0
+    mesh_colors: str = "vertex"
 
     def __post_init__(self):
         for f in fields(self):
@@ -117,7 +131,10 @@ def check(name: str, value):
     if spec is None:
         raise ParameterError(f"unknown parameter {name!r}; known: {', '.join(SPEC_BY_NAME)}")
     kind = type(spec.default)
-    if kind is float:
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ParameterError(f"parameter {name} = {value!r}: expected true or false")
+    elif kind is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise ParameterError(f"parameter {name} = {value!r}: expected a finite number")
     elif kind is int:
@@ -143,7 +160,9 @@ def declare(node) -> NodeParams:
         descriptor = ParameterDescriptor(description=spec.description, read_only=True)
         if spec.choices:
             descriptor.additional_constraints = f"one of: {', '.join(spec.choices)}"
-        if isinstance(spec.default, float):
+        if isinstance(spec.default, bool):
+            pass
+        elif isinstance(spec.default, float):
             descriptor.floating_point_range = [FloatingPointRange(
                 from_value=float(spec.low), to_value=float(spec.high), step=0.0)]
         elif isinstance(spec.default, int):
@@ -152,7 +171,7 @@ def declare(node) -> NodeParams:
             values[spec.name] = node.declare_parameter(spec.name, spec.default, descriptor).value
         except InvalidParameterTypeException as exc:
             want = {float: "a floating-point number (write 30.0, not 30)", int: "an integer",
-                    str: "a string"}[type(spec.default)]
+                    str: "a string", bool: "true or false"}[type(spec.default)]
             raise ParameterError(f"parameter {spec.name}: expected {want} ({exc})") from None
         except InvalidParameterValueException:
             # rclpy refused an override outside the declared range; say it in our words.

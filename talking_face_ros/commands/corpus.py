@@ -95,32 +95,14 @@ def _plot(args) -> int:
     return 0
 
 
-def load_rig(spec: str):
-    """A rig from a CLI spec: 'ict', 'robot' or a rig file path."""
-    from .. import paths
-
-    if spec == "ict":
-        from ..rig.ict import load_packed_ict
-
-        path = paths.ict_rig_path()
-        if path is None:
-            raise FileNotFoundError("the ICT-FaceKit rig is not available: set TALKING_FACE_ICT to its .npz")
-        return load_packed_ict(path)
-    if spec == "robot":
-        from ..rig.robot_face import robot_face
-
-        return robot_face()
-    from ..rig.linear_rig import LinearRig
-
-    return LinearRig.load(spec)
-
-
 def _vertices(args) -> int:
     import numpy as np
     from tqdm import tqdm
 
     from ..corpus.format import Corpus
     from ..speech.audio import save_wav
+
+    from ..rig import load_rig
 
     corpus = Corpus(args.corpus)
     rig = load_rig(args.rig)

@@ -51,7 +51,7 @@ def _run(args) -> int:
         return 0
 
     from ..export.gltf import write_glb
-    from .corpus import load_rig
+    from ..rig import load_rig
 
     if args.fps is not None:
         times, weights = resample_frames(times, weights, args.fps)

@@ -18,7 +18,7 @@ def register(sub) -> None:
 
 def render_outputs(weights, fps, audio, out_mp4, sheet_png, *, rig_spec="robot", size=512, ssaa=2):
     from ..render import contact_sheet, render_video
-    from .corpus import load_rig
+    from ..rig import load_rig
 
     rig = load_rig(rig_spec)
     render_video(rig, weights, fps, out_mp4, audio_wav=audio, size=(size, size), ssaa=ssaa)

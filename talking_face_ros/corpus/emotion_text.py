@@ -27,7 +27,7 @@ import re
 
 import numpy as np
 
-from talking_face_ros.emotions import EMOTIONS, INTENSITIES, check
+from talking_face_ros.emotions import EMOTIONS, check
 
 SPLITS: tuple[str, ...] = ("seen", "heldout", "all")
 

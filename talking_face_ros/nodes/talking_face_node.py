@@ -18,6 +18,9 @@ blendshapes    talking_face_ros/BlendshapeFrame      reliable, keep last 30, vol
                                                      reliable ones); a display subscribes best
                                                      effort, a recorder reliable; 30 frames let a
                                                      reader stalled for up to 1 s lose nothing
+face_mesh      visualization_msgs/Marker (pub, only   reliable, keep last 2, volatile: RViz's Marker
+               with publish_mesh)                    display subscribes reliable; a stale mesh is
+                                                     worthless, so the queue is short
 /diagnostics   diagnostic_msgs/DiagnosticArray       default (reliable, depth 10), 1 Hz
 =============  ====================================  ==============================================
 
@@ -76,6 +79,8 @@ EMOTION_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=R
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
 FRAME_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=30, reliability=ReliabilityPolicy.RELIABLE,
                        durability=DurabilityPolicy.VOLATILE)
+MESH_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=2, reliability=ReliabilityPolicy.RELIABLE,
+                      durability=DurabilityPolicy.VOLATILE)
 PIECE_S = 0.1  # audio is fed to the engine in pieces this long, so frames come out as they are ready
 MAX_EMOTION_CHARS = 1000  # longer emotion text is refused (the encoder reads 256 tokens at most)
 WARN_EVERY_S = 5.0  # each kind of input warning is logged at most this often
@@ -139,6 +144,11 @@ class TalkingFaceNode(Node):
 
         self.frame_pub = self.create_publisher(BlendshapeFrame, "blendshapes", FRAME_QOS)
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.mesh = self._face_mesh(p)
+        if self.mesh is not None:
+            from visualization_msgs.msg import Marker
+
+            self.mesh_pub = self.create_publisher(Marker, "face_mesh", MESH_QOS)
         self.create_subscription(AudioChunk, "audio", self._on_audio, AUDIO_QOS)
         self.create_subscription(String, "emotion", self._on_emotion, EMOTION_QOS)
         # Started by the first tick, once the grid is anchored to the timer's phase.
@@ -151,6 +161,20 @@ class TalkingFaceNode(Node):
             f"ready in {self.load_s:.1f} s: model {self.model_folder} ({self.engine.bundle.model_kind}), "
             f"device {self.device}, engine latency {self.engine.latency_s:.3f} s, delay {self.delay_s:.3f} s, "
             f"{p.fps:g} fps, emotion {self.default_emotion!r} -> {label[0]} {label[1]}")
+
+    @staticmethod
+    def _face_mesh(p: NodeParams):
+        """The RViz mesh builder when publish_mesh is on (ParameterError for a bad rig or region)."""
+        if not p.publish_mesh:
+            return None
+        from talking_face_ros.rig import load_rig
+        from talking_face_ros.rviz_mesh import FaceMeshMarker
+
+        try:
+            return FaceMeshMarker(load_rig(p.mesh_rig), region=None if p.mesh_region == "all" else p.mesh_region,
+                                  cell_size=p.mesh_decimate or None, frame_id=p.frame_id, colors=p.mesh_colors)
+        except (ValueError, KeyError) as exc:
+            raise ParameterError(f"face_mesh: {exc}") from None
 
     def _load_engine(self, p: NodeParams) -> None:
         import torch
@@ -236,6 +260,9 @@ class TalkingFaceNode(Node):
                 msg.latency = float(time.monotonic() - f.arrival)
                 self._publish_latency.append((time.monotonic(), msg.latency))
             self.frame_pub.publish(msg)
+            if self.mesh is not None:
+                # Pre-serialized: one matmul and one byte copy per frame (rviz_mesh has the numbers).
+                self.mesh_pub.publish(self.mesh.serialize(f.weights, stamp=msg.header.stamp))
 
     # ------------------------------------------------------------------ the engine worker
 

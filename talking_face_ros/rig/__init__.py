@@ -7,5 +7,6 @@ never ships inside this package).
 from .ict import from_ict_facekit, load_packed_ict
 from .linear_rig import LinearRig
 from .robot_face import robot_face
+from .spec import load_rig
 
-__all__ = ["LinearRig", "from_ict_facekit", "load_packed_ict", "robot_face"]
+__all__ = ["LinearRig", "from_ict_facekit", "load_packed_ict", "load_rig", "robot_face"]

@@ -70,9 +70,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from ..arkit import ARKIT_NAMES, NUM_BLENDSHAPES
-from ..paths import ict_rig_path
 from ..render import frame as offline  # the browser copies the offline renderer's look
-from ..rig import LinearRig, load_packed_ict, robot_face
+from ..rig import LinearRig
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 MAGIC = b"TFRIG1\0\0"
@@ -92,27 +91,6 @@ _FRAMING_MARGIN = 0.04  # the offline default_camera's margin
 # minutes of stale frames at 30 fps before a newer one could get through.
 _CLIENT_SEND_BUFFER = 16 * 1024
 _WRITE_LIMIT = 4096
-
-
-def load_rig(spec: str) -> LinearRig:
-    """The rig a node parameter names: ``"robot"`` (built in), ``"ict"`` (the shared
-    ICT-FaceKit file) or the path of a ``.npz`` written by :meth:`LinearRig.save`."""
-    spec = str(spec).strip()
-    if spec == "robot":
-        return robot_face()
-    if spec == "ict":
-        path = ict_rig_path()
-        if path is None:
-            raise ValueError("rig 'ict': ICT-FaceKit file not found (set TALKING_FACE_ICT)")
-        return load_packed_ict(path)
-    path = Path(spec).expanduser()
-    if path.suffix != ".npz":
-        raise ValueError(f"rig {spec!r}: expected 'robot', 'ict' or the path of a .npz rig file")
-    if not path.exists():
-        raise ValueError(f"rig {spec!r}: no such file")
-    if not path.is_file():
-        raise ValueError(f"rig {spec!r}: not a regular file")
-    return LinearRig.load(path)
 
 
 # -- the rig for the browser ---------------------------------------------------------------------
