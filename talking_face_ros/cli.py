@@ -6,7 +6,7 @@ import importlib
 import sys
 
 # Subcommand modules under talking_face_ros.commands, in the order --help lists them.
-COMMANDS = ("train", "animate", "say", "render", "export", "lipsync", "corpus", "evaluate", "emotion-classifier")
+COMMANDS = ("demo", "train", "animate", "say", "render", "export", "lipsync", "corpus", "evaluate", "emotion-classifier")
 
 
 class UserError(Exception):

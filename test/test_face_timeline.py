@@ -313,13 +313,17 @@ def test_idle_face_blends_into_a_new_emotion():
 
 
 class BagOfWords:
-    """A text encoder double: unit vectors of hashed word counts, so nearness is word overlap."""
+    """A text encoder double: unit vectors of hashed word counts, so nearness is word overlap.
+
+    crc32, not hash(): str hashes change with PYTHONHASHSEED, and so would the collisions."""
 
     def encode(self, texts):
+        import zlib
+
         out = np.zeros((len(texts), 512))
         for i, text in enumerate(texts):
             for word in text.lower().replace(",", " ").split():
-                out[i, hash(word) % 512] += 1.0
+                out[i, zlib.crc32(word.encode()) % 512] += 1.0
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 
 

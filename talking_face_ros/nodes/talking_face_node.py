@@ -230,7 +230,8 @@ class TalkingFaceNode(Node):
         self._work.put(("chunk", chunk, arrival, now_ns, seconds))
 
     def _on_emotion(self, msg: String) -> None:
-        self._work.put(("emotion", msg.data))
+        # The arrival time goes with the text: the worker may reach it only after encoding audio.
+        self._work.put(("emotion", msg.data, self.get_clock().now().nanoseconds))
 
     def _tick(self) -> None:
         now_ns = self.get_clock().now().nanoseconds
@@ -282,7 +283,7 @@ class TalkingFaceNode(Node):
                     if late:
                         self.counts["chunks_late"] += 1
                 elif item is not None and item[0] == "emotion":
-                    self._set_emotion(item[1])
+                    self._set_emotion(item[1], item[2])
                 elif item is not None and item[0] == "stop":
                     break
                 for action in self.intake.poll(now_ns=self.get_clock().now().nanoseconds):
@@ -339,7 +340,7 @@ class TalkingFaceNode(Node):
         self._final_latency.append((ready, ready - arrival))
         return late
 
-    def _set_emotion(self, text: str) -> None:
+    def _set_emotion(self, text: str, at_ns: int) -> None:
         if len(text) > MAX_EMOTION_CHARS:
             self.counts["bad_emotions"] += 1
             self._warn("emotion", f"ignored an emotion text of {len(text)} characters (at most {MAX_EMOTION_CHARS})")
@@ -348,7 +349,7 @@ class TalkingFaceNode(Node):
         self.engine.set_emotion(text)  # blends in from the newest audio: about now on the audio clock
         label = self.labels(text)
         with self._lock:
-            k = self.timeline.set_emotion(Emotion(text, *label), at_ns=self.get_clock().now().nanoseconds)
+            k = self.timeline.set_emotion(Emotion(text, *label), at_ns=at_ns)
         self.get_logger().info(f"emotion {text!r} -> {label[0]} {label[1]} from frame {k}")
 
     # ------------------------------------------------------------------ diagnostics
