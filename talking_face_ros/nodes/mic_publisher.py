@@ -229,7 +229,12 @@ def main(args=None) -> int:
                         msg.sample_rate = options.rate
                         msg.channels = options.channels
                         msg.samples = array.array("h", np.ascontiguousarray(b).tobytes())
-                        pub.publish(msg)
+                        try:
+                            pub.publish(msg)
+                        except Exception:  # rclpy's RCLError: Ctrl-C shut the context between checks
+                            if rclpy.ok(context=node.context):
+                                raise
+                            break
                         sequence += 1
             node.destroy_node()
     except (KeyboardInterrupt, ExternalShutdownException):
