@@ -18,7 +18,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", type=Path, default=ROOT / "talking_face_ros" / "assets" / "default_model")
+    from talking_face_ros.paths import DEFAULT_MODEL_DIR
+
+    ap.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
     ap.add_argument("--emotion", default="neutral")
     ap.add_argument("--out", type=Path, default=ROOT / "out" / "real_speech")
     args = ap.parse_args()

@@ -7,6 +7,7 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent  # meaningful in a source checkout only
 ASSETS_DIR = PACKAGE_DIR / "assets"  # small files shipped with the package (checkpoints, ...)
+DEFAULT_MODEL_DIR = ASSETS_DIR / "default_model"  # the shipped model bundle (Moonshine + MiniLM)
 
 
 def ict_rig_path() -> Path | None:

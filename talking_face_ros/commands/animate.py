@@ -13,9 +13,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..paths import ASSETS_DIR
+from ..paths import DEFAULT_MODEL_DIR
 
-DEFAULT_MODEL = ASSETS_DIR / "default_model"
+DEFAULT_MODEL = DEFAULT_MODEL_DIR
 
 
 def register(sub) -> None:

@@ -69,10 +69,10 @@ from talking_face_ros.face_timeline import (ENGINE_RATE, MAX_CHUNK_S, NS, Audio,
 from talking_face_ros.idle_face import EmotionLabels, IdleFace
 from talking_face_ros.msg import AudioChunk, BlendshapeFrame
 from talking_face_ros.node_params import NodeParams, ParameterError, declare
-from talking_face_ros.paths import ASSETS_DIR
+from talking_face_ros.paths import DEFAULT_MODEL_DIR
 
 NODE_NAME = "talking_face_node"
-DEFAULT_MODEL = ASSETS_DIR / "default_model"
+DEFAULT_MODEL = DEFAULT_MODEL_DIR
 AUDIO_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50, reliability=ReliabilityPolicy.RELIABLE,
                        durability=DurabilityPolicy.VOLATILE)
 EMOTION_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
