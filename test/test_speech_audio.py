@@ -138,3 +138,20 @@ def test_riff_without_fmt_chunk_is_a_clear_error(tmp_path):
                      + struct.pack("<I", len(data)) + data)
     with pytest.raises(ValueError, match="nofmt.wav"):
         load_wav(path)
+
+
+def test_read_wav_keeps_channels_and_to_int16_scales_by_full_scale(tmp_path):
+    from talking_face_ros.speech.audio import read_wav, to_int16
+
+    stereo = np.array([[0.5, -0.25], [-1.0, 0.0], [0.999, 0.1]], dtype=np.float32)
+    wavfile.write(tmp_path / "f.wav", 8000, stereo)
+    data, rate = read_wav(tmp_path / "f.wav")
+    assert rate == 8000 and data.shape == (3, 2) and data.dtype == np.float32
+    np.testing.assert_array_equal(to_int16(data, "f.wav"), [[16384, -8192], [-32768, 0], [32735, 3277]])
+    u8 = np.array([0, 128, 255], dtype=np.uint8)
+    wavfile.write(tmp_path / "u8.wav", 8000, u8)
+    np.testing.assert_array_equal(to_int16(read_wav(tmp_path / "u8.wav")[0], "u8.wav")[:, 0], [-32768, 0, 32512])
+    bad = np.array([0.0, np.nan], dtype=np.float32)
+    wavfile.write(tmp_path / "nan.wav", 8000, bad)
+    with pytest.raises(ValueError, match="NaN"):
+        to_int16(read_wav(tmp_path / "nan.wav")[0], "nan.wav")

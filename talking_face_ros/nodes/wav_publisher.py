@@ -24,11 +24,8 @@ from __future__ import annotations
 
 import argparse
 import array
-import struct
 import sys
 import time
-import warnings
-from pathlib import Path
 
 import numpy as np
 import rclpy
@@ -37,10 +34,10 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.utilities import remove_ros_args
-from scipy.io import wavfile
 from std_msgs.msg import String
 
 from talking_face_ros.msg import AudioChunk
+from talking_face_ros.speech.audio import read_wav, to_int16
 
 NODE_NAME = "wav_publisher"
 # The face node's subscription profiles (nodes/talking_face_node.py explains them); the
@@ -59,38 +56,15 @@ def read_wav_int16(path) -> tuple[np.ndarray, int]:
 
     ``speech.audio.load_wav`` gives float mono for analysis; a publisher must send what the file
     holds, so this keeps the channels and converts only the sample format (by full scale).
+    Every problem is a ValueError naming the file (the caller prints it as one line).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"WAV file not found: {path}")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            rate, data = wavfile.read(path)
-        # UnboundLocalError: scipy 1.x on a RIFF/WAVE header without a fmt chunk.
-        except (ValueError, struct.error, EOFError, IndexError, UnboundLocalError) as exc:
-            raise ValueError(f"{path}: not a readable WAV file ({exc})") from None
-    if any("EOF" in str(w.message) or "prematurely" in str(w.message) for w in caught):
-        raise ValueError(f"{path}: truncated WAV file")
-    if data.ndim == 1:
-        data = data[:, None]
-    if data.size == 0:
-        raise ValueError(f"{path}: WAV file holds no samples")
+    try:
+        data, rate = read_wav(path)
+    except FileNotFoundError as exc:
+        raise ValueError(str(exc)) from None
     if not 1 <= data.shape[1] <= 255:
         raise ValueError(f"{path}: {data.shape[1]} channels (AudioChunk carries 1 to 255)")
-    if data.dtype == np.int16:
-        pcm = data
-    elif data.dtype == np.uint8:
-        pcm = ((data.astype(np.int16) - 128) * 256).astype(np.int16)
-    elif data.dtype == np.int32:  # 32-bit, and 24-bit left-justified by scipy
-        pcm = (data >> 16).astype(np.int16)
-    elif data.dtype in (np.float32, np.float64):
-        if not np.all(np.isfinite(data)):
-            raise ValueError(f"{path}: WAV file holds NaN or infinite samples")
-        pcm = np.round(np.clip(data, -1.0, 32767 / 32768) * 32768.0).astype(np.int16)
-    else:
-        raise ValueError(f"{path}: unsupported WAV sample type {data.dtype}")
-    return np.ascontiguousarray(pcm), int(rate)
+    return to_int16(data, path), rate
 
 
 def parse_args(argv):

@@ -1,4 +1,4 @@
-"""WAV input/output and resampling: every audio path in the project goes through these four calls.
+"""WAV input/output and resampling: every audio path in the project goes through these calls.
 
 Reading uses scipy.io.wavfile (PCM 8/16/24/32-bit and float32/64, plain or WAVE_FORMAT_EXTENSIBLE);
 resampling uses soxr. What is added here is only the policy: always float32 mono in [-1, 1], and
@@ -38,8 +38,9 @@ def _to_float(x: np.ndarray, path: Path) -> np.ndarray:
     raise ValueError(f"{path}: unsupported WAV sample type {x.dtype}")
 
 
-def load_wav(path) -> tuple[np.ndarray, int]:
-    """Read a WAV file as float32 mono in [-1, 1] and its sample rate.
+def read_wav(path) -> tuple[np.ndarray, int]:
+    """The samples of a WAV file as stored, ``(samples, channels)`` in the file's sample type, and
+    its sample rate: for callers that must keep the channels (the WAV publisher).
 
     Missing files raise FileNotFoundError; anything that is not a complete WAV file (wrong
     magic, cut header, data shorter than the header promises) raises ValueError naming the file.
@@ -63,7 +64,24 @@ def load_wav(path) -> tuple[np.ndarray, int]:
         raise ValueError(f"{path}: WAV file holds no samples")
     if rate <= 0:
         raise ValueError(f"{path}: invalid sample rate {rate}")
-    return to_mono(_to_float(data, path)), int(rate)
+    _to_float(data[:0], path)  # refuses sample types we cannot scale, before anyone uses them
+    return (data[:, None] if data.ndim == 1 else data), int(rate)
+
+
+def load_wav(path) -> tuple[np.ndarray, int]:
+    """Read a WAV file as float32 mono in [-1, 1] and its sample rate (errors as :func:`read_wav`)."""
+    data, rate = read_wav(path)
+    return to_mono(_to_float(data, Path(path))), rate
+
+
+def to_int16(data: np.ndarray, path) -> np.ndarray:
+    """Samples of :func:`read_wav` as 16-bit PCM (scaled by full scale, clipped); ValueError for NaN/inf."""
+    if data.dtype == np.int16:
+        return np.ascontiguousarray(data)
+    x = _to_float(data, Path(path))
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{path}: WAV file holds NaN or infinite samples")
+    return np.round(np.clip(x.astype(np.float64), -1.0, 32767 / 32768) * 32768.0).astype(np.int16)
 
 
 def save_wav(path, audio: np.ndarray, sample_rate: int) -> Path:
