@@ -65,6 +65,7 @@ def evaluate(
     closure = [0, 0]
     lags, missing, errors = [], [], []
     emo_seqs, emo_labels = [], []
+    curves = []  # (id, prediction, sample) of the first three scored utterances, for the report
     for u in tqdm(utts, desc="evaluate", disable=not progress):
         sample = corpus.load(u)
         gt = sample.blendshapes
@@ -85,9 +86,9 @@ def evaluate(
         n = min(len(pred), len(gt))
         pred, gt_n = pred[:n], gt[:n]
         pooled["bs_lve"].append(bsm.lve_per_frame(pred, gt_n))
-        pooled["bs_mve"].append(np.abs(pred - gt_n).mean(axis=1))
+        pooled["bs_mve"].append(bsm.mve_per_frame(pred, gt_n))
         per_seq["bs_fdd"].append(bsm.fdd(pred, gt_n))
-        pooled["bs_eve"].append(_bs_eve_per_frame(pred, gt_n))
+        pooled["bs_eve"].append(bsm.eve_per_frame(pred, gt_n))
         if samples is not None and len(samples) >= 2:
             s = samples[:, :n]
             per_seq["bs_mee"].append(bsm.mee(s, gt_n))
@@ -116,6 +117,8 @@ def evaluate(
             lags.append(lag.frames)
         emo_seqs.append(pred)
         emo_labels.append(u)
+        if len(curves) < 3:
+            curves.append((u.id, pred, sample))
 
     out: dict = {"split": split, "predictions": "ground truth" if pred_root is None else str(pred_root),
                  "utterances": len(utts), "scored": len(emo_seqs), "missing": missing, "errors": errors}
@@ -141,15 +144,8 @@ def evaluate(
                 out[f"emotion_accuracy_{text_split}"] = accuracy(
                     classifier, [emo_seqs[i] for i in idx], [emo_labels[i].emotion for i in idx],
                     [emo_labels[i].intensity for i in idx])
-    out["_curves"] = [(u.id, emo_seqs[i], corpus.load(u)) for i, u in enumerate(emo_labels[:3])]
+    out["_curves"] = curves
     return out
-
-
-def _bs_eve_per_frame(pred, gt):
-    from .arkit import EYES_AND_BROWS, indices
-
-    idx = indices(EYES_AND_BROWS)
-    return ((pred[:, idx] - gt[:, idx]) ** 2).max(axis=1)
 
 
 ROWS = [

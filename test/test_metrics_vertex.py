@@ -194,3 +194,17 @@ def test_blendshape_rejects_other_layouts():
         blendshape.lve(np.zeros((2, 51)), np.zeros((2, 51)))
     with pytest.raises(ValueError, match="52"):
         blendshape.mee(np.zeros((2, 3, 50)), np.zeros((3, 52)))
+
+
+def test_blendshape_per_frame_forms_pool_to_the_sequence_figures():
+    from talking_face_ros.metrics import blendshape as bsm
+
+    rng = np.random.default_rng(3)
+    pred, gt = rng.random((7, 52)), rng.random((7, 52))
+    assert np.mean(bsm.eve_per_frame(pred, gt)) == pytest.approx(bsm.eve(pred, gt))
+    assert np.mean(bsm.mve_per_frame(pred, gt)) == pytest.approx(bsm.mve(pred, gt))
+    # one frame, all eye/brow channels off by 0.1 except one off by 0.3: EVE = 0.3²
+    p, g = np.zeros((1, 52)), np.zeros((1, 52))
+    p[0, bsm.EYE_CHANNELS] = 0.1
+    p[0, bsm.EYE_CHANNELS[2]] = 0.3
+    assert bsm.eve_per_frame(p, g)[0] == pytest.approx(0.09)

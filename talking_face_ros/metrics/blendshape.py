@@ -43,6 +43,14 @@ def eve(pred: np.ndarray, gt: np.ndarray) -> float:
     return vertex.lve(_as_points(pred, "pred"), _as_points(gt, "gt"), EYE_CHANNELS)
 
 
+def eve_per_frame(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    return vertex.lve_per_frame(_as_points(pred, "pred"), _as_points(gt, "gt"), EYE_CHANNELS)
+
+
+def mve_per_frame(pred: np.ndarray, gt: np.ndarray, *, channels=None) -> np.ndarray:
+    return vertex.mve_per_frame(_as_points(pred, "pred"), _as_points(gt, "gt"), channels)
+
+
 def mve(pred: np.ndarray, gt: np.ndarray, *, channels=None) -> float:
     """``mean_{t,c} |pred[t,c] - gt[t,c]|`` (weight); ``channels``: column indices, default all 52."""
     return vertex.mve(_as_points(pred, "pred"), _as_points(gt, "gt"), channels)
