@@ -31,6 +31,7 @@ from talking_face_ros.face_timeline import NS  # noqa: E402
 from talking_face_ros.nodes.mic_publisher import SampleClock, Vad  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.usefixtures("quick_discovery")
 MIC = Path(sys.prefix) / "lib" / "talking_face_ros" / "mic_publisher"
 NAMESPACE = f"/test_mic_{os.getpid()}"
 RATE = 16000
@@ -144,18 +145,6 @@ class FifoWriter(threading.Thread):
                 written += block
         finally:
             os.close(fd)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def quick_discovery():
-    """The project's Fast DDS profile for this process too (see config/fastdds_localhost.xml)."""
-    before = os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE")
-    os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(REPO / "config" / "fastdds_localhost.xml")
-    yield
-    if before is None:
-        del os.environ["FASTDDS_DEFAULT_PROFILES_FILE"]
-    else:
-        os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = before
 
 
 def test_list_devices_shows_the_pulse_device(pulse):

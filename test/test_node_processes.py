@@ -31,8 +31,11 @@ from talking_face_ros.face_timeline import ENGINE_RATE, NS  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.prefix) / "lib" / "talking_face_ros"
 NAMESPACE = f"/test_procs_{os.getpid()}"
-pytestmark = pytest.mark.skipif(not (BIN / "talking_face_node").is_file(),
-                                reason=f"node executables not installed in {BIN} (scripts/build_ros.sh)")
+pytestmark = [
+    pytest.mark.skipif(not (BIN / "talking_face_node").is_file(),
+                       reason=f"node executables not installed in {BIN} (scripts/build_ros.sh)"),
+    pytest.mark.usefixtures("quick_discovery"),
+]
 
 
 def env():
@@ -85,18 +88,6 @@ def wait_for(condition, timeout_s: float, what: str):
 
 def stamp_ns(msg) -> int:
     return msg.header.stamp.sec * NS + msg.header.stamp.nanosec
-
-
-@pytest.fixture(scope="module", autouse=True)
-def quick_discovery():
-    """The project's Fast DDS profile for this process too (see config/fastdds_localhost.xml)."""
-    before = os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE")
-    os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(REPO / "config" / "fastdds_localhost.xml")
-    yield
-    if before is None:
-        del os.environ["FASTDDS_DEFAULT_PROFILES_FILE"]
-    else:
-        os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = before
 
 
 @pytest.fixture(scope="module")
