@@ -40,7 +40,13 @@ def test_face_mesh_published_with_frames(tmp_path):
         executor = SingleThreadedExecutor(context=context)
         executor.add_node(node)
         executor.add_node(tester)
-        spinner = threading.Thread(target=executor.spin, daemon=True)
+        stop = threading.Event()
+
+        def spin():  # spin_once in a loop: stops cleanly, unlike spin() racing shutdown()
+            while not stop.is_set():
+                executor.spin_once(timeout_sec=0.05)
+
+        spinner = threading.Thread(target=spin, daemon=True)
         spinner.start()
         deadline = time.monotonic() + 20
         while len(markers) < 3 and time.monotonic() < deadline:
@@ -56,8 +62,9 @@ def test_face_mesh_published_with_frames(tmp_path):
         stamps = [(x.header.stamp.sec, x.header.stamp.nanosec) for x in markers]
         assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
     finally:
-        executor.shutdown()
+        stop.set()
         spinner.join(timeout=5.0)
+        executor.shutdown()
         node.close()
         node.destroy_node()
         tester.destroy_node()
