@@ -42,6 +42,14 @@ def run(cmd: list[str]) -> None:
     subprocess.run(cmd, check=True, cwd=ROOT)
 
 
+def _row_metrics(path: Path) -> dict:
+    m = json.loads(path.read_text())
+    for text_split in ("seen", "heldout"):
+        acc = m.get(f"emotion_accuracy_{text_split}")
+        m[f"emotion_{text_split}"] = acc["emotion"] if acc else None
+    return m
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", type=Path, required=True)
@@ -50,6 +58,8 @@ def main() -> int:
     ap.add_argument("--rows", default=",".join(r[0] for r in ROWS), help="comma-separated subset of rows")
     ap.add_argument("--samples", type=int, default=5, help="stochastic samples per utterance (MEE/CE/Div)")
     ap.add_argument("--limit", type=int, default=None, help="only the first N test utterances")
+    ap.add_argument("--reuse", action="store_true",
+                    help="keep a row's eval/metrics.json when it is newer than its bundle (no re-animation)")
     ap.add_argument("--out", type=Path, default=ROOT / "out" / "model_table.md")
     args = ap.parse_args()
     exe = str(ROOT / ".venv" / "bin" / "talking-face")
@@ -66,17 +76,19 @@ def main() -> int:
                 continue
             run([exe, "train", "--config", config, "--corpus", str(args.corpus), "--out", str(run_dir),
                  "--no-progress"] + (["--resume"] if (run_dir / "config.yaml").is_file() else []))
+        metrics = run_dir / "eval" / "metrics.json"
+        fresh = metrics.is_file() and metrics.stat().st_mtime > (bundle / "bundle.json").stat().st_mtime
+        if args.reuse and fresh:
+            print(f"reuse {metrics}")
+            results[name] = (label, _row_metrics(metrics))
+            continue
         pred = run_dir / "test_predictions"
         cmd = [exe, "animate", "--model", str(bundle), "--corpus", str(args.corpus), "--split", "test",
                "--out-dir", str(pred), "--samples", str(args.samples)]
         run(cmd + (["--limit", str(args.limit)] if args.limit else []))
         run([exe, "evaluate", "--corpus", str(args.corpus), "--pred", str(pred), "--out", str(run_dir / "eval")]
             + (["--limit", str(args.limit)] if args.limit else []))
-        m = json.loads((run_dir / "eval" / "metrics.json").read_text())
-        for text_split in ("seen", "heldout"):
-            acc = m.get(f"emotion_accuracy_{text_split}")
-            m[f"emotion_{text_split}"] = acc["emotion"] if acc else None
-        results[name] = (label, m)
+        results[name] = (label, _row_metrics(metrics))
     lines = ["| model | " + " | ".join(h for _, h, _ in COLUMNS) + " |",
              "|---|" + "---|" * len(COLUMNS)]
     for name, (label, m) in results.items():

@@ -263,9 +263,45 @@ class EmotionLabels:
     def _phrasing_bank(self):
         if self._bank is None:
             labelled = all_labelled(split="all")
-            emb = np.asarray(self.text_encoder.encode([t for t, _, _ in labelled]), dtype=np.float64)
-            self._bank = (_unit(emb), [(e, i) for _, e, i in labelled])
+            texts = [t for t, _, _ in labelled]
+            self._bank = (_unit(self._embed_bank(texts)), [(e, i) for _, e, i in labelled])
         return self._bank
+
+    def _embed_bank(self, texts: list[str]) -> np.ndarray:
+        """The phrasings' embeddings, from the disk cache when this encoder made them before.
+
+        Embedding 500 phrasings takes seconds on a small CPU, too long for the node's start-up; an
+        encoder with a ``cache_key`` (same weights, same settings) gives the same vectors every time.
+        """
+        key = getattr(self.text_encoder, "cache_key", None)
+        path = phrasings_cache_path(key, texts) if key else None
+        if path is not None:
+            try:
+                emb = np.load(path, allow_pickle=False)
+                if emb.ndim == 2 and len(emb) == len(texts) and np.isfinite(emb).all():
+                    return emb.astype(np.float64)
+            except (OSError, ValueError):
+                pass  # absent or damaged: embed again and rewrite
+        emb = np.asarray(self.text_encoder.encode(texts), dtype=np.float64)
+        if path is not None:
+            import io
+
+            from .cache_dir import write_atomically
+
+            buf = io.BytesIO()
+            np.save(buf, emb.astype(np.float32), allow_pickle=False)
+            try:
+                write_atomically(path, buf.getvalue())
+            except OSError:
+                pass  # a read-only home only costs the next start-up the same seconds
+        return emb
+
+
+def phrasings_cache_path(encoder_key: str, texts: list[str]):
+    """Where EmotionLabels keeps the embeddings of ``texts`` made by the encoder with ``encoder_key``."""
+    from .cache_dir import cache_dir, text_digest
+
+    return cache_dir() / f"phrasings-{text_digest(encoder_key, *texts)}.npy"
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

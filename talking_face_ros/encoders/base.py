@@ -238,6 +238,7 @@ class TextEncoder(ABC):
 
     name: str  # short identifier, e.g. "minilm"
     dim: int  # size of one embedding
+    cache_key: str | None = None  # same key, same vectors: lets callers keep embeddings on disk
 
     def __init__(self, *, cache_size: int = 1024):  # cache_size: texts kept; 0 disables the cache
         if cache_size < 0:

