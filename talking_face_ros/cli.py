@@ -6,7 +6,8 @@ import importlib
 import sys
 
 # Subcommand modules under talking_face_ros.commands, in the order --help lists them.
-COMMANDS = ("demo", "train", "animate", "say", "render", "export", "lipsync", "corpus", "evaluate", "emotion-classifier")
+COMMANDS = ("demo", "train", "animate", "say", "render", "export", "onnx-export", "lipsync", "corpus", "evaluate",
+            "emotion-classifier")
 
 
 class UserError(Exception):

@@ -68,15 +68,19 @@ class Engine:
         temperature: float = 0.0,  # 0: most likely codes (deterministic); > 0: sampling (predictor only)
         seed: int | None = None,  # seed of the sampling generator; None: torch's global RNG
         window_s: float = 30.0,  # most frames one network call emits (bounds memory when fed hours at once)
+        model=None,  # stand-in for bundle.model with its predict() (onnx_backend.OnnxMotionModel); None: bundle.model
     ):
         import torch
 
         _check_number(emotion_blend_s, "emotion_blend_s", minimum=0.0)
         _check_number(window_s, "window_s", minimum=1e-9)
         self.bundle = bundle
-        self.model = bundle.model
+        self.model = bundle.model if model is None else model
         self._torch = torch
-        self._device = next(self.model.parameters()).device
+        # The ONNX stand-in names the device its inputs go to; a torch network is where its weights are.
+        self._device = getattr(self.model, "device", None) or next(self.model.parameters()).device
+        self.backend = getattr(self.model, "backend", None) or \
+            f"torch ({self._device}, {str(next(self.model.parameters()).dtype).removeprefix('torch.')})"
         motion_dim = self.model.config.motion_dim if hasattr(self.model.config, "motion_dim") \
             else self.model.vqvae.config.motion_dim
         if motion_dim != NUM_BLENDSHAPES:
@@ -94,12 +98,34 @@ class Engine:
         self.reset()
 
     @classmethod
-    def from_bundle(cls, bundle, *, device: str = "auto", **options) -> "Engine":
-        """An engine for a bundle folder (loaded on ``device``) or an already loaded Bundle."""
-        from .bundle import Bundle, load_bundle
+    def from_bundle(cls, bundle, *, device: str = "auto", precision: str = "auto", backend: str = "torch",
+                    onnx_dir=None, encoder_options: dict | None = None, threads: int | None = None,
+                    **options) -> "Engine":
+        """An engine for a bundle folder (loaded on ``device``) or an already loaded Bundle.
 
+        backend "torch": the PyTorch network, in ``precision`` (auto: fp16 on CUDA, fp32 on the
+        CPU; see ``bundle.load_bundle``). backend "onnx": the exported graphs in onnxruntime
+        (``onnx_backend``; ``onnx_dir`` holds or receives the export, ``threads`` per session,
+        default torch's thread count). ``encoder_options`` as in ``load_bundle``.
+        """
+        from .bundle import BACKENDS, Bundle, load_bundle
+
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        if backend == "onnx":
+            from .onnx_backend import load_onnx_bundle
+
+            folder = bundle.folder if isinstance(bundle, Bundle) else Path(bundle)
+            if folder is None:
+                raise ValueError("backend 'onnx' needs a bundle folder (the graphs are exported from its files)")
+            import torch
+
+            bundle, model = load_onnx_bundle(
+                folder, device=device, precision=precision, onnx_dir=onnx_dir, encoder_options=encoder_options,
+                threads=threads or torch.get_num_threads(), window_s=options.get("window_s", 30.0))
+            return cls(bundle, model=model, **options)
         if not isinstance(bundle, Bundle):
-            bundle = load_bundle(Path(bundle), device=device)
+            bundle = load_bundle(Path(bundle), device=device, precision=precision, encoder_options=encoder_options)
         return cls(bundle, **options)
 
     # ------------------------------------------------------------------ settings

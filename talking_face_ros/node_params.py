@@ -22,6 +22,8 @@ import math
 from dataclasses import dataclass, fields
 
 DEVICES = ("auto", "cpu", "cuda")
+BACKENDS = ("torch", "onnx")  # bundle.BACKENDS (not imported: this table loads without torch)
+PRECISIONS = ("auto", "fp32", "fp16")  # bundle.PRECISIONS
 
 
 class ParameterError(ValueError):
@@ -42,6 +44,11 @@ SPECS: tuple[Spec, ...] = (
     Spec("model", "", "Model bundle folder (bundle.json + model.safetensors); empty: the shipped "
          "default model talking_face_ros/assets/default_model"),
     Spec("device", "auto", "Where the networks run: auto (CUDA when available), cpu or cuda", choices=DEVICES),
+    Spec("backend", "torch", "How the motion network runs: torch (PyTorch) or onnx (onnxruntime with "
+         "TensorRT > CUDA > CPU execution providers; the bundle is exported to ONNX once, cached)",
+         choices=BACKENDS),
+    Spec("precision", "auto", "Floating-point precision of the network: auto (fp16 on CUDA, fp32 on "
+         "the CPU), fp32 or fp16 (backend onnx: fp16 applies to TensorRT only)", choices=PRECISIONS),
     Spec("threads", 1, "CPU threads for torch and the speech encoder; 0: the libraries' defaults "
          "(all cores, slower when other processes share them)", 0, 64),
     Spec("fps", 30.0, "Frames per second published on blendshapes, idle or speaking", 1.0, 120.0),
@@ -84,6 +91,8 @@ SPEC_BY_NAME = {s.name: s for s in SPECS}
 class NodeParams:
     model: str = ""
     device: str = "auto"
+    backend: str = "torch"
+    precision: str = "auto"
     threads: int = 1
     fps: float = 30.0
     lookahead: float = 3.0

@@ -42,6 +42,10 @@ def _add_arguments(p) -> None:
     p.add_argument("--out-dir", type=Path, help="folder for <utterance id>.npz (with --corpus)")
     p.add_argument("--limit", type=int, default=None, help="only the first N utterances (with --corpus)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--backend", default="torch", choices=("torch", "onnx"),
+                   help="torch, or onnx (onnxruntime: TensorRT > CUDA > CPU; the model is exported once)")
+    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16"),
+                   help="auto: fp16 on CUDA, fp32 on the CPU")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch and the speech encoder")
 
 
@@ -94,7 +98,6 @@ def _run(args) -> int:
 
 
 def _engine(args):
-    from ..bundle import load_bundle
     from ..engine import Engine
 
     if args.threads is not None:
@@ -102,9 +105,8 @@ def _engine(args):
 
         torch.set_num_threads(args.threads)
     options = {"speech": {"threads": args.threads}} if args.threads is not None else None
-    bundle = load_bundle(args.model if args.model is not None else default_model(), device=args.device,
-                         encoder_options=options)
-    return Engine(bundle)
+    return Engine.from_bundle(args.model if args.model is not None else default_model(), device=args.device,
+                              backend=args.backend, precision=args.precision, encoder_options=options)
 
 
 def _animate(engine, audio, rate, emotion, identity, args):

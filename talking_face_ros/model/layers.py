@@ -110,9 +110,11 @@ def upsample_linear(x: Tensor, factor: int, lengths: Tensor) -> Tensor:
     (``lengths``, (B,)); clamping there is what keeps padded batches equal to single sequences.
     """
     B, T, C = x.shape
-    u = (torch.arange(T * factor, device=x.device, dtype=x.dtype) + 0.5) / factor - 0.5
+    # Positions in float32 whatever x's dtype: fp16 cannot count past 2048, nor hold the
+    # half-frame offsets past 1024.
+    u = (torch.arange(T * factor, device=x.device, dtype=torch.float32) + 0.5) / factor - 0.5
     lower = u.floor()
-    w = (u - lower)[None, :, None]
+    w = (u - lower).to(x.dtype)[None, :, None]
     last = (lengths.to(x.device) - 1).clamp_min(0)[:, None]
     i0 = torch.minimum(lower.long().clamp_min(0)[None, :], last)
     i1 = torch.minimum((lower.long() + 1).clamp_min(0)[None, :], last)

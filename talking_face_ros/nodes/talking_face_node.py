@@ -159,7 +159,8 @@ class TalkingFaceNode(Node):
         self.load_s = time.monotonic() - started
         self.get_logger().info(
             f"ready in {self.load_s:.1f} s: model {self.model_folder} ({self.engine.bundle.model_kind}), "
-            f"device {self.device}, engine latency {self.engine.latency_s:.3f} s, delay {self.delay_s:.3f} s, "
+            f"device {self.device}, {self.engine.backend}, engine latency {self.engine.latency_s:.3f} s, "
+            f"delay {self.delay_s:.3f} s, "
             f"{p.fps:g} fps, emotion {self.default_emotion!r} -> {label[0]} {label[1]}")
 
     @staticmethod
@@ -179,7 +180,6 @@ class TalkingFaceNode(Node):
     def _load_engine(self, p: NodeParams) -> None:
         import torch
 
-        from talking_face_ros.bundle import load_bundle
         from talking_face_ros.encoders.base import resolve_torch_device
         from talking_face_ros.engine import Engine
 
@@ -192,8 +192,10 @@ class TalkingFaceNode(Node):
             raise ParameterError(f"parameter device = {p.device!r}: {exc}") from None
         try:
             options = {"speech": {"threads": p.threads}} if p.threads > 0 else None
-            bundle = load_bundle(self.model_folder, device=p.device, encoder_options=options)
-            self.engine = Engine(bundle, emotion_blend_s=p.emotion_blend_s)
+            self.engine = Engine.from_bundle(self.model_folder, device=p.device, backend=p.backend,
+                                             precision=p.precision, encoder_options=options,
+                                             emotion_blend_s=p.emotion_blend_s)
+            bundle = self.engine.bundle
         except (ValueError, OSError) as exc:
             raise ParameterError(f"parameter model = {str(self.model_folder)!r}: {exc}".replace("\n", " ")) from None
         if p.identity not in bundle.identities:

@@ -1,0 +1,160 @@
+"""Several streams at once: two talking_face_node instances in one process, one per namespace.
+
+This is how one machine (one GPU) serves several faces: one node per speaker, each in its own
+namespace (``--ros-args -r __ns:=/left``, or several nodes in one process as here), each with
+its own ``audio`` / ``emotion`` / ``blendshapes`` topics and engine. One node runs the PyTorch
+backend, the other the onnxruntime one. Both speak at the same time; each must publish exactly
+what its own engine makes of its own audio, and nothing of the other's.
+"""
+from __future__ import annotations
+
+import array
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip("rclpy", reason="rclpy not installed (scripts/build_ros.sh)")
+msgs = pytest.importorskip("talking_face_ros.msg", reason="messages not built: scripts/build_ros.sh")
+pytest.importorskip("onnx", reason="the onnx node exports its model with the onnx package")
+
+from rclpy.executors import MultiThreadedExecutor  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
+
+from talking_face_ros.face_timeline import ENGINE_RATE, NS  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("quick_discovery")
+PREFIX = f"/streams_{os.getpid()}"  # other test runs on this machine share the DDS domain
+
+
+def wait_for(condition, timeout_s: float, what: str):
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
+        time.sleep(0.02)
+
+
+def voiced(seconds: float, f0: float, seed: int) -> np.ndarray:
+    """Amplitude-modulated harmonics, int16: a different 'voice' per stream."""
+    t = np.arange(int(seconds * ENGINE_RATE)) / ENGINE_RATE
+    phase = np.random.default_rng(seed).uniform(0, 6)
+    envelope = np.clip(np.sin(2 * np.pi * 3.5 * t + phase), 0, None)
+    x = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 5)) * envelope
+    return np.round(np.clip(0.12 * x, -1, 1) * 32767).astype(np.int16)
+
+
+class Stream:
+    """One node's topics as seen by the tester: its audio publisher and the frames it published."""
+
+    def __init__(self, tester, namespace: str, node):
+        from talking_face_ros.nodes.talking_face_node import AUDIO_QOS
+
+        self.node, self.frames = node, []
+        recorder = QoSProfile(depth=300, reliability=ReliabilityPolicy.RELIABLE)
+        tester.create_subscription(msgs.BlendshapeFrame, f"{namespace}/blendshapes", self.frames.append, recorder)
+        self.audio = tester.create_publisher(msgs.AudioChunk, f"{namespace}/audio", AUDIO_QOS)
+
+    def speak(self, pcm: np.ndarray, utterance: int, out: dict) -> None:
+        """Publish ``pcm`` in 20 ms chunks, paced in real time; its first stamp goes to ``out``."""
+        step = ENGINE_RATE // 50
+        stamp0 = self.node.get_clock().now().nanoseconds
+        out[utterance] = stamp0
+        wall0 = time.monotonic()
+        for start in range(0, len(pcm), step):
+            block = pcm[start:start + step]
+            time.sleep(max(0.0, wall0 + (start + len(block)) / ENGINE_RATE - time.monotonic()))
+            msg = msgs.AudioChunk(stream_id="streams", sequence=start // step, utterance_id=utterance,
+                                  utterance_start=start == 0, utterance_end=start + step >= len(pcm),
+                                  sample_rate=ENGINE_RATE, channels=1,
+                                  samples=array.array("h", block.tobytes()))
+            stamp = stamp0 + start * NS // ENGINE_RATE
+            msg.header.stamp.sec, msg.header.stamp.nanosec = stamp // NS, stamp % NS
+            self.audio.publish(msg)
+
+    def speech(self, utterance: int):
+        return [f for f in self.frames if f.speaking and f.utterance_id == utterance]
+
+    def expected(self, pcm: np.ndarray, stamp: int) -> np.ndarray:
+        """The PyTorch network of the node's bundle, fed the same padded utterance offline.
+
+        For the onnx node that checks its frames against the other backend, through the node.
+        """
+        from talking_face_ros.engine import Engine
+
+        grid = self.node.grid
+        pad = int(round((stamp - grid.stamp(grid.index_at_or_before(stamp))) * ENGINE_RATE / NS))
+        engine = Engine(self.node.engine.bundle)
+        engine.push(np.zeros(pad, np.float32), ENGINE_RATE)
+        engine.push(pcm.astype(np.float32) / 32768, ENGINE_RATE)
+        engine.flush()
+        return engine.pull_arrays()[2]
+
+
+@pytest.fixture(scope="module")
+def two_nodes(tmp_path_factory):
+    from talking_face_ros.bundle import make_random_bundle
+    from talking_face_ros.nodes.talking_face_node import TalkingFaceNode
+    from talking_face_ros.onnx_export import export_bundle
+
+    folder = make_random_bundle(tmp_path_factory.mktemp("streams") / "bundle")
+    export_bundle(folder, folder / "onnx", encoders=False, threads=1)  # BUNDLE/onnx: found by backend onnx
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    nodes, streams = [], []
+    tester = rclpy.create_node("streams_tester", namespace=PREFIX, context=context)
+    for name, backend in (("left", "torch"), ("right", "onnx")):
+        overrides = [Parameter("model", value=str(folder)), Parameter("device", value="cpu"),
+                     Parameter("backend", value=backend), Parameter("speech_blend_s", value=0.0),
+                     Parameter("delay_margin", value=2.0)]
+        node = TalkingFaceNode(context=context, namespace=f"{PREFIX}/{name}", parameter_overrides=overrides)
+        nodes.append(node)
+        streams.append(Stream(tester, f"{PREFIX}/{name}", node))
+    executor = MultiThreadedExecutor(num_threads=2, context=context)
+    for n in (*nodes, tester):
+        executor.add_node(n)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    wait_for(lambda: all(s.audio.get_subscription_count() and s.frames for s in streams), 15.0,
+             "both nodes' subscriptions and first frames")
+    yield streams
+    executor.shutdown()
+    spinner.join(timeout=5.0)
+    for n in nodes:
+        n.close()
+        n.destroy_node()
+    tester.destroy_node()
+    rclpy.shutdown(context=context)
+
+
+def test_two_nodes_in_one_process_animate_their_own_audio_at_once(two_nodes):
+    left, right = two_nodes
+    assert left.node.engine.backend.startswith("torch") and right.node.engine.backend.startswith("onnxruntime")
+    pcm = {"left": voiced(1.1, 130.0, seed=1), "right": voiced(1.3, 210.0, seed=2)}
+    stamps: dict = {}
+    talkers = [threading.Thread(target=s.speak, args=(pcm[name], 7, stamps.setdefault(name, {})))
+               for s, name in ((left, "left"), (right, "right"))]
+    for t in talkers:
+        t.start()
+    for t in talkers:
+        t.join()
+
+    def finished(s):
+        speech = s.speech(7)
+        return speech and any(f.frame_index > speech[-1].frame_index and not f.speaking for f in s.frames)
+
+    wait_for(lambda: finished(left) and finished(right), 30.0, "both utterances published")
+    for s, name in ((left, "left"), (right, "right")):
+        got = np.array([f.weights for f in s.speech(7)])
+        want = s.expected(pcm[name], stamps[name][7])
+        assert got.shape == want.shape, name
+        assert np.abs(got - want).max() < 1e-4, name
+        counts = s.node.stats()["counts"]
+        assert counts["late_frames"] == 0 and counts["engine_errors"] == 0, (name, counts)
+    # Different audio, different faces: nothing crossed between the namespaces.
+    n = min(len(left.speech(7)), len(right.speech(7)))
+    assert np.abs(np.array([f.weights for f in left.speech(7)[:n]])
+                  - np.array([f.weights for f in right.speech(7)[:n]])).max() > 0.01
