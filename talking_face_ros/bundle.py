@@ -33,11 +33,13 @@ VERSION = 1
 MODEL_FILE = "model.safetensors"
 META_FILE = "bundle.json"
 DEFAULT_EMOTION = "neutral"  # the corpus' plainest neutral phrasing (corpus.emotion_text.EMOTION_PROMPTS)
-RUNTIME_KEYS = ("device", "threads", "batch_size", "cache_size")  # encoder options not stored
+RUNTIME_KEYS = ("device", "threads", "batch_size", "cache_size", "runtime")  # encoder options not stored
 MODEL_KINDS = {"CodePredictor": "predictor", "RegressionBaseline": "regression"}
 PRECISIONS = ("auto", "fp32", "fp16")  # auto: fp16 on CUDA, fp32 on the CPU
 BACKENDS = ("torch", "onnx")  # how the engine runs the network (onnx: onnx_backend)
 RESERVED = ("format", "version", "fps", "encoders", "plan", "identities", "model_kind", "model")
+MIN_FPS, MAX_FPS = 1.0, 1000.0  # frame rates a bundle may declare
+MAX_META_BYTES = 16 * 2**20  # a bundle.json is a few kB; a larger file is not one
 
 
 @dataclass
@@ -130,6 +132,8 @@ def read_meta(folder) -> dict:
         raise FileNotFoundError(f"no model bundle at {folder} (a folder with {META_FILE} and {MODEL_FILE})")
     if not path.is_file():
         raise ValueError(f"{folder}: not a model bundle, {META_FILE} is missing")
+    if path.stat().st_size > MAX_META_BYTES:
+        raise ValueError(f"{path}: {path.stat().st_size} bytes, not a bundle file (at most {MAX_META_BYTES})")
     try:
         meta = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -142,13 +146,19 @@ def read_meta(folder) -> dict:
         if key not in meta:
             raise ValueError(f"{path}: field {key!r} is missing")
     fps = meta["fps"]
-    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not math.isfinite(fps) or fps <= 0:
-        raise ValueError(f"{path}: field 'fps' must be a positive number, got {fps!r}")
+    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not (MIN_FPS <= fps <= MAX_FPS):
+        raise ValueError(f"{path}: field 'fps' must be a positive number in [{MIN_FPS:g}, {MAX_FPS:g}], "
+                         f"got {fps!r}")
     if not isinstance(meta["encoders"], dict):
         raise ValueError(f"{path}: field 'encoders' must be an object")
+    for part, c in meta["encoders"].items():
+        kind = c if isinstance(c, str) else c.get("kind", "") if isinstance(c, dict) else None
+        if part not in ("speech", "text") or not isinstance(kind, str):
+            raise ValueError(f"{path}: field 'encoders': expected 'speech' and 'text', each a kind name or "
+                             f"an object with a 'kind', got {part!r}: {c!r}")
     try:
         ChunkPlan.from_dict(meta["plan"])
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         raise ValueError(f"{path}: field 'plan': {exc}") from None
     if meta["model_kind"] not in MODEL_KINDS.values():
         raise ValueError(f"{path}: field 'model_kind' must be one of {sorted(MODEL_KINDS.values())}, "
@@ -213,11 +223,15 @@ def load_bundle(folder, *, device: str = "auto", encoder_options: dict | None = 
                     and torch_device.startswith("cuda"):
                 cfg[part].setdefault("dtype", "float16")
             cfg[part].update((encoder_options or {}).get(part, {}))
-        encoders = build_encoders(cfg)
+        try:
+            encoders = build_encoders(cfg)
+        except Exception as exc:  # noqa: BLE001 - bad options, missing files: any library's error
+            why = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+            raise ValueError(f"{folder / META_FILE}: field 'encoders': {why}") from None
     plan = ChunkPlan.from_dict(meta["plan"])
     try:
         plan.samples(encoders.speech)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise ValueError(f"{folder / META_FILE}: field 'plan' does not suit {encoders.speech.name}: "
                          f"{exc}") from None
     if encoders.speech.feature_dim != model.config.speech_dim:

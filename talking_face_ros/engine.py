@@ -31,10 +31,12 @@ then a frame depends on the window it was drawn in, so live and offline draws di
 valid sample). ``set_identity`` applies to windows computed after the call (identity is a table
 row per window, it cannot be blended).
 
-Bad audio never raises: NaN/inf samples become 0 (counted in ``stats``), integer PCM is scaled
+Bad audio never raises: NaN/inf samples become 0 and float samples beyond [-1, 1] are clipped
+there, as a converter clips at full scale (both counted in ``stats``), integer PCM is scaled
 to [-1, 1], multi-channel arrays are averaged (the channel axis is the short one when it has
 at most 8 entries, else axis 1), empty arrays are ignored. Nonsense arguments (a sample rate
-<= 0, arrays of 3+ dimensions) raise ValueError. Final frames wait in the engine until
+outside [MIN_SAMPLE_RATE, MAX_SAMPLE_RATE], arrays of 3+ dimensions, complex or non-numeric
+arrays) raise ValueError. Final frames wait in the engine until
 ``pull``; a caller that never pulls makes that queue grow.
 """
 from __future__ import annotations
@@ -46,8 +48,13 @@ from pathlib import Path
 import numpy as np
 
 from .arkit import NUM_BLENDSHAPES
+from .emotions import clean_text
 from .encoders.base import SAMPLE_RATE
 from .features import StreamingFeatures
+
+# Sample rates push accepts: telephone audio to the fastest studio converters. A rate of a few
+# Hz would turn a handful of samples into hours of audio after resampling.
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1_000, 384_000
 
 
 @dataclass(frozen=True)
@@ -152,10 +159,15 @@ class Engine:
         return self._identity
 
     def set_emotion(self, text: str | None) -> None:
-        """New emotion text (None or blank: the bundle's default); blends in from the newest audio on."""
+        """New emotion text (None or blank: the bundle's default); blends in from the newest audio on.
+
+        Any string is accepted: ``emotions.clean_text`` turns control characters into spaces,
+        drops unpaired surrogates and cuts it at ``emotions.MAX_TEXT_CHARS``.
+        """
         if text is not None and not isinstance(text, str):
             raise ValueError(f"emotion text must be a string, got {type(text).__name__}")
-        text = text.strip() if text and text.strip() else self.bundle.default_emotion
+        text = clean_text(text)[0] if text else ""
+        text = text or self.bundle.default_emotion
         new = self._embed(text)
         now = self._utt_base + self._frames_before_clock()
         if self._clock_samples == 0 or self.emotion_blend_s == 0:  # nothing to blend from yet
@@ -192,7 +204,7 @@ class Engine:
         self._blend = (0, self._target, self._target, 0)  # (start frame, from, to, frames)
         self._clear_utterance()
         self._out: list[tuple[int, np.ndarray]] = []  # (first index, (n, 52) weights) not yet pulled
-        self.stats = {"samples_in": 0, "nonfinite_samples": 0, "frames": 0}
+        self.stats = {"samples_in": 0, "nonfinite_samples": 0, "clipped_samples": 0, "frames": 0}
 
     def push(self, audio, sample_rate: float = SAMPLE_RATE) -> int:
         """Feed audio (any size, rate, dtype; 1-D or (samples, channels)); returns frames made final."""
@@ -297,14 +309,19 @@ class Engine:
             x = x.astype(np.float64) / float(2 ** (8 * x.dtype.itemsize - 1))
         elif x.dtype.kind == "c" or x.dtype.kind not in "f":
             raise ValueError(f"audio must be real numbers, got dtype {x.dtype}")
-        if x.ndim == 2:  # channels are the short axis when it is <= 8 long, else axis 1
-            axis = 0 if (x.shape[0] <= 8 and x.shape[0] < x.shape[1]) else 1
-            x = x.mean(axis=axis, dtype=np.float64)
-        x = np.asarray(x, np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow and NaN are handled below
+            if x.ndim == 2:  # channels are the short axis when it is <= 8 long, else axis 1
+                axis = 0 if (x.shape[0] <= 8 and x.shape[0] < x.shape[1]) else 1
+                x = x.mean(axis=axis, dtype=np.float64)
+            x = np.asarray(x, np.float32)
         bad = ~np.isfinite(x)
         if bad.any():
             self.stats["nonfinite_samples"] += int(bad.sum())
             x = np.where(bad, np.float32(0.0), x)
+        loud = np.abs(x) > 1.0  # float PCM beyond full scale (integer PCM cannot be)
+        if loud.any():
+            self.stats["clipped_samples"] += int(loud.sum())
+            x = np.clip(x, np.float32(-1.0), np.float32(1.0))
         return x
 
     def _resample(self, audio: np.ndarray, rate) -> np.ndarray:
@@ -392,6 +409,7 @@ def _check_number(value, name: str, *, minimum: float) -> None:
 
 def _check_rate(rate) -> float:
     if isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(rate) or rate <= 0:
-        raise ValueError(f"sample_rate must be a positive number of Hz, got {rate!r}")
+            or not math.isfinite(rate) or not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise ValueError(f"sample_rate must be a number of Hz in [{MIN_SAMPLE_RATE}, {MAX_SAMPLE_RATE}], "
+                         f"got {rate!r}")
     return float(rate) if not float(rate).is_integer() else int(rate)

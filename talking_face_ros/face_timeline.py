@@ -13,8 +13,9 @@ utterance on the grid by padding it with less than one frame of silence in front
 engine's frame 0 falls exactly on a grid frame and frame i of the utterance is grid frame
 ``first_frame + i``: its stamp is the utterance's first-sample stamp minus the pad plus
 ``i / fps``. It also fills gaps in the audio with silence, drops chunks whose stamps go
-backwards, re-stamps utterances with absurd stamps, and rejects malformed chunks, counting
-each case.
+backwards and chunks delivered twice (same stream, sequence, stamp and samples), re-stamps
+utterances with absurd stamps, rejects malformed chunks, and notes audio that reaches full
+scale (clipping: animated as it is), counting each case.
 
 ``GridFrames`` maps the engine's frames (the model's rate) onto the grid (the node's fps):
 identity when the rates agree, linear interpolation when not.
@@ -28,10 +29,12 @@ out of order.
 from __future__ import annotations
 
 import math
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass
 
 import numpy as np
+
+from .engine import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 
 NS = 1_000_000_000
 ENGINE_RATE = 16_000  # the rate the engine's encoders run at; pads are counted in its samples
@@ -39,9 +42,10 @@ STAMP_TOLERANCE_NS = 5_000_000  # chunk stamps within 5 ms of the sample clock c
 # Share of a small deviation (within the tolerance) the expected stamp moves toward: slow drift
 # of a source's clock against its sample count is followed, jitter averages out.
 DRIFT_FOLLOW = 0.1
-MIN_RATE, MAX_RATE = 1_000, 384_000  # accepted AudioChunk sample rates (Hz)
+MIN_RATE, MAX_RATE = MIN_SAMPLE_RATE, MAX_SAMPLE_RATE  # accepted AudioChunk sample rates (Hz): the engine's
 MAX_CHUNK_S = 120.0  # a longer single chunk is refused as bad input
 MAX_BURST_S = 2.0  # a publisher more than this far behind skips frames instead of bursting them
+RECENT_CHUNKS = 64  # chunks remembered to recognise duplicates (the audio QoS keeps 50)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -144,6 +148,7 @@ class AudioIntake:
         self.max_offset_ns = int(max_clock_offset_s * NS)
         self.active: _Utterance | None = None
         self.marked: set[str] = set()  # streams that use utterance flags
+        self._recent: deque = deque(maxlen=RECENT_CHUNKS)  # keys of the last chunks accepted
         self.counts: Counter = Counter()
         self.warnings: list[tuple[str, str]] = []  # (key, message) for the node to log, throttled by key
 
@@ -155,6 +160,17 @@ class AudioIntake:
             self._warn("bad", f"dropped a bad AudioChunk from stream {chunk.stream_id!r} "
                               f"(sequence {chunk.sequence}): {problem}")
             return []
+        key = _key(chunk)
+        if key in self._recent:  # checked first: a repeated start chunk must not restart
+            self.counts["duplicates"] += 1
+            self._warn("duplicate", f"stream {chunk.stream_id!r}: dropped chunk {chunk.sequence}, a "
+                                    f"duplicate (same sequence, stamp and samples as one already received)")
+            return []
+        self._recent.append(key)
+        if chunk.frames and (chunk.samples.max() >= 32767 or chunk.samples.min() <= -32768):
+            self.counts["clipped_chunks"] += 1
+            self._warn("clipping", f"stream {chunk.stream_id!r}: the audio reaches full scale (clipping; "
+                                   f"lower the input gain); it is animated as it is")
         if chunk.utterance_start or chunk.utterance_end:
             if len(self.marked) > 1000:  # bound memory against streams with random ids
                 self.marked.clear()
@@ -173,9 +189,6 @@ class AudioIntake:
                 return actions  # silence between the utterances of a marking stream
             actions += self._begin(chunk, now_ns)
         else:
-            if chunk.sequence == u.last_sequence:
-                self.counts["duplicates"] += 1
-                return []
             missing = (chunk.sequence - u.last_sequence - 1) % 2**32
             if 0 < missing < 2**31:
                 self.counts["chunks_lost"] += missing
@@ -250,13 +263,15 @@ class AudioIntake:
 
     def _begin(self, chunk: Chunk, now_ns: int, *, keep_offset: int | None = None) -> list:
         offset = 0 if keep_offset is None else keep_offset
-        if keep_offset is None and abs(chunk.stamp_ns - now_ns) > self.max_offset_ns:
+        # The offset of a re-stamped stream carries over a jump, unless that lands far from now
+        # too (a jump to another clock would otherwise put frames years ahead).
+        if abs(chunk.stamp_ns + offset - now_ns) > self.max_offset_ns:
             # A zero stamp or another clock: place the utterance where it arrives instead.
-            offset = now_ns - chunk.duration_ns - chunk.stamp_ns
             self.counts["restamped"] += 1
             self._warn("restamp", f"stream {chunk.stream_id!r}: utterance {chunk.utterance_id} is stamped "
-                                  f"{(chunk.stamp_ns - now_ns) / NS:+.1f} s from this node's clock "
+                                  f"{(chunk.stamp_ns + offset - now_ns) / NS:+.1f} s from this node's clock "
                                   f"(more than max_clock_offset): using its arrival time")
+            offset = now_ns - chunk.duration_ns - chunk.stamp_ns
         origin = chunk.stamp_ns + offset
         first = self.grid.index_at_or_before(origin)
         pad = int(round((origin - self.grid.stamp(first)) * ENGINE_RATE / NS))
@@ -272,6 +287,12 @@ class AudioIntake:
     def _warn(self, key: str, message: str) -> None:
         self.warnings.append((key, message))
         del self.warnings[:-100]  # the node drains them; never grow without bound
+
+
+def _key(chunk: Chunk) -> tuple:
+    """What makes two deliveries the same chunk: stream, counter, stamp and content."""
+    return (chunk.stream_id, chunk.sequence, chunk.stamp_ns, chunk.sample_rate, chunk.channels,
+            len(chunk.samples), hash(chunk.samples.tobytes()))
 
 
 def _mono(chunk: Chunk) -> np.ndarray:

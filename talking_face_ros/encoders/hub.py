@@ -36,6 +36,10 @@ def load_pretrained(
     source, local = resolve_source(source, what=what)
     if local_files_only is None:
         local_files_only = local or hub_offline()
+    if _loads_weights(loader):
+        # Weights only from safetensors: a pytorch_model.bin is a pickle, and unpickling runs
+        # code from the file.
+        kwargs.setdefault("use_safetensors", True)
     try:
         return loader(source, local_files_only=local_files_only, **kwargs)
     except OSError as err:  # transformers reports missing files and unreachable hubs as OSError
@@ -47,3 +51,11 @@ def load_pretrained(
             f"internet (`hf download {source}`, or huggingface_hub.snapshot_download('{source}')), "
             "or give the path of a local folder that holds the model (save_pretrained output)."
         ) from err
+
+
+def _loads_weights(loader: Callable) -> bool:
+    """Whether ``loader`` is a model class's ``from_pretrained`` (not a config's or tokenizer's)."""
+    from transformers import PreTrainedModel
+
+    owner = getattr(loader, "__self__", None)
+    return isinstance(owner, type) and issubclass(owner, PreTrainedModel)

@@ -56,7 +56,7 @@ def load_model(path, *, device: str | torch.device = "cpu") -> nn.Module:
 
     Raises ValueError naming the file for anything that is not an intact checkpoint of this
     project: unreadable or truncated file, foreign header, bad config, checksum mismatch,
-    missing, unexpected or mis-shaped tensors.
+    NaN or infinite weights, missing, unexpected or mis-shaped tensors.
     """
     path = Path(path)
     if not path.is_file():
@@ -74,6 +74,9 @@ def load_model(path, *, device: str | torch.device = "cpu") -> nn.Module:
         raise ValueError(f"{path}: checkpoint version {metadata.get('version')!r}, this code reads {VERSION!r}")
     if metadata.get("sha256") != _digest(state):
         raise ValueError(f"{path}: checksum mismatch, the weights are corrupted")
+    for k, v in state.items():
+        if v.is_floating_point() and not bool(torch.isfinite(v).all()):
+            raise ValueError(f"{path}: tensor {k} holds NaN or infinite values (a diverged training?)")
     model = _build(path, metadata)
 
     expected = model.state_dict()
@@ -106,7 +109,7 @@ def _build(path: Path, metadata: dict) -> nn.Module:
         return CodePredictor(PredictorConfig.from_dict(config), vqvae)
     except KeyError as e:
         raise ValueError(f"{path}: header lacks {e}") from None
-    except (json.JSONDecodeError, ValueError, TypeError) as e:
+    except (json.JSONDecodeError, ValueError, TypeError, OverflowError, RuntimeError, MemoryError) as e:
         raise ValueError(f"{path}: bad config in header: {e}") from None
 
 

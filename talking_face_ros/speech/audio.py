@@ -53,7 +53,8 @@ def read_wav(path) -> tuple[np.ndarray, int]:
         try:
             rate, data = wavfile.read(path)
         # scipy raises UnboundLocalError for a RIFF/WAVE file without a fmt chunk.
-        except (ValueError, struct.error, EOFError, IndexError, UnboundLocalError) as e:
+        # ZeroDivisionError: a fmt chunk with zero channels.
+        except (ValueError, struct.error, EOFError, IndexError, UnboundLocalError, ZeroDivisionError) as e:
             raise ValueError(f"{path}: not a readable WAV file ({e})") from e
     for w in caught:
         message = str(w.message)
