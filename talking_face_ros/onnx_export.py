@@ -423,7 +423,7 @@ def _text_parts(encoder):
     if type(encoder).__name__ == "MiniLMTextEncoder" and (model is None or tokenizer is None):
         folder = encoder.folder  # the encoder runs on onnxruntime itself: load the torch parts here
         tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-        model = AutoModel.from_pretrained(str(folder), local_files_only=True)
+        model = AutoModel.from_pretrained(str(folder), local_files_only=True, use_safetensors=True)  # no pickle
     if not getattr(tokenizer, "is_fast", False):
         tokenizer = AutoTokenizer.from_pretrained(encoder.source, local_files_only=True, use_fast=True)
     if next(model.parameters()).dtype != torch.float32 or next(model.parameters()).device.type != "cpu":

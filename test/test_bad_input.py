@@ -360,7 +360,8 @@ def test_a_wav_with_any_header_loads_or_is_one_value_error_naming_it(tmp_path, b
 
 
 def test_no_code_in_the_package_can_unpickle():
-    """Every np.load passes allow_pickle=False; nothing calls pickle / torch / joblib loaders."""
+    """Every np.load passes allow_pickle=False, every model from_pretrained use_safetensors=True
+    (load_pretrained adds it itself); nothing calls pickle / torch / joblib loaders."""
     import ast
     from pathlib import Path
 
@@ -375,6 +376,10 @@ def test_no_code_in_the_package_can_unpickle():
             name = f"{owner}.{node.func.attr}"
             if name in ("pickle.load", "pickle.loads", "torch.load", "joblib.load", "dill.load"):
                 offenders.append(f"{path}:{node.lineno} {name}")
+            if node.func.attr == "from_pretrained" and "Model" in (owner or "") and not any(
+                    k.arg == "use_safetensors" and isinstance(k.value, ast.Constant) and k.value.value is True
+                    for k in node.keywords):
+                offenders.append(f"{path}:{node.lineno} {name} without use_safetensors=True")
             if name in ("np.load", "numpy.load") and not any(
                     k.arg == "allow_pickle" and isinstance(k.value, ast.Constant) and k.value.value is False
                     for k in node.keywords):

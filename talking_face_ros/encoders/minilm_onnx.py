@@ -54,7 +54,7 @@ def export_onnx_bytes(folder: Path) -> bytes:
     import torch
     from transformers import AutoModel
 
-    model = AutoModel.from_pretrained(str(folder), local_files_only=True).eval()
+    model = AutoModel.from_pretrained(str(folder), local_files_only=True, use_safetensors=True).eval()  # no pickle
 
     class _Hidden(torch.nn.Module):  # the export sees plain tensors in and one tensor out
         def __init__(self, bert):
