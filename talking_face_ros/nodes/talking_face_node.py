@@ -35,9 +35,11 @@ shows the face at rest. Emotion messages are events on the same timeline: they t
 ``delay`` later. Parameters: ``node_params`` and config/talking_face.yaml.
 
 Audio: any sample rate (resampled) and channel count (averaged); one voice at a time; gaps up
-to ``max_gap`` filled with silence; chunks stamped backwards dropped; malformed chunks dropped;
-each case counted in diagnostics and logged at most every few seconds
-(``face_timeline.AudioIntake`` has the rules).
+to ``max_gap`` filled with silence; chunks stamped backwards, duplicated and malformed chunks
+dropped; clipping noted; each case counted in diagnostics and logged at most every few seconds
+(``face_timeline.AudioIntake`` has the rules). Emotion text: control characters removed, over
+``MAX_EMOTION_CHARS`` refused, blank = ``default_emotion``; a text that arrives while another
+waits for the worker replaces it (only the newest is embedded).
 
 Threads: the executor runs the subscriptions (which only queue work) and the frame timer; one
 worker thread runs the engine, so a slow encoder pass never delays a frame's publication.
@@ -64,6 +66,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from std_msgs.msg import String
 
 from talking_face_ros.arkit import ARKIT_NAMES
+from talking_face_ros.emotions import clean_text
 from talking_face_ros.face_timeline import (ENGINE_RATE, MAX_CHUNK_S, NS, Audio, AudioIntake, Begin, Chunk,
                                             Emotion, End, FaceTimeline, Grid, GridFrames)
 from talking_face_ros.idle_face import EmotionLabels, IdleFace
@@ -113,7 +116,7 @@ class TalkingFaceNode(Node):
         p = self.params
         self._load_engine(p)
         self.delay_s = p.delay_for(self.engine.latency_s)
-        self.default_emotion = p.default_emotion.strip() or self.engine.bundle.default_emotion
+        self.default_emotion = clean_text(p.default_emotion)[0] or self.engine.bundle.default_emotion
         self.labels = EmotionLabels(self.engine.bundle.encoders.text)
         self.labels.warm_up()  # embeds the labelled phrasings now, not in the middle of speech
         label = self.labels(self.default_emotion)
@@ -138,6 +141,8 @@ class TalkingFaceNode(Node):
         self._final_latency = deque(maxlen=2000)  # (monotonic, arrival -> frame final, s)
         self._publish_latency = deque(maxlen=2000)  # (monotonic, arrival -> frame published, s)
         self._last_warned: dict[str, float] = {}
+        self._held_back: Counter = Counter()  # messages _warn did not log, by kind
+        self._emotion_next: tuple | None = None  # (text, at_ns): the newest emotion not yet applied
         self._diag_before: Counter = Counter()
         self._names = list(ARKIT_NAMES)
         self._stop = threading.Event()
@@ -220,7 +225,9 @@ class TalkingFaceNode(Node):
         seconds = chunk.frames / chunk.sample_rate if chunk.sample_rate > 0 else 0.0
         # Beyond max_queue the engine is slower than the audio: drop. Chunks with utterance flags
         # always pass (utterances must close); an absurdly long one goes on to be refused as bad.
-        over = self._queued_s + seconds > self.params.max_queue
+        # With nothing held, one chunk of any length up to MAX_CHUNK_S is taken (a whole file
+        # published as one message): the worker feeds it to the engine in PIECE_S pieces.
+        over = self._queued_s > 1e-3 and self._queued_s + seconds > self.params.max_queue  # 1 ms: float dust
         if over and seconds <= MAX_CHUNK_S and not (chunk.utterance_start or chunk.utterance_end):
             self.counts["chunks_dropped"] += 1
             self._warn("queue", f"dropped an audio chunk: {max(self._queued_s, 0.0):.1f} s of audio already wait for "
@@ -233,7 +240,25 @@ class TalkingFaceNode(Node):
 
     def _on_emotion(self, msg: String) -> None:
         # The arrival time goes with the text: the worker may reach it only after encoding audio.
-        self._work.put(("emotion", msg.data, self.get_clock().now().nanoseconds))
+        at_ns = self.get_clock().now().nanoseconds
+        self.counts["emotions_received"] += 1
+        if len(msg.data) > MAX_EMOTION_CHARS:  # refused here, before any work is queued for it
+            self.counts["bad_emotions"] += 1
+            self._warn("emotion", f"ignored an emotion text of {len(msg.data)} characters (at most "
+                                  f"{MAX_EMOTION_CHARS}); the emotion stays as it was")
+            return
+        text, changes = clean_text(msg.data)
+        if changes:
+            self.counts["emotions_cleaned"] += 1
+            self._warn("emotion_text", f"emotion text {text[:80]!r}: {', '.join(changes)}")
+        # A new text every frame must not stall the worker: at most one emotion waits, the
+        # newest; those it replaced are counted (emotions_superseded) and never embedded.
+        with self._queue_lock:
+            waiting, self._emotion_next = self._emotion_next is not None, (text, at_ns)
+        if waiting:
+            self.counts["emotions_superseded"] += 1
+            return
+        self._work.put(("emotion", text, at_ns))
 
     def _tick(self) -> None:
         now_ns = self.get_clock().now().nanoseconds
@@ -343,16 +368,16 @@ class TalkingFaceNode(Node):
         return late
 
     def _set_emotion(self, text: str, at_ns: int) -> None:
-        if len(text) > MAX_EMOTION_CHARS:
-            self.counts["bad_emotions"] += 1
-            self._warn("emotion", f"ignored an emotion text of {len(text)} characters (at most {MAX_EMOTION_CHARS})")
-            return
-        text = text.strip() or self.default_emotion
+        with self._queue_lock:  # a newer text that arrived while this one waited replaces it
+            if self._emotion_next is not None:
+                text, at_ns = self._emotion_next
+            self._emotion_next = None
+        text = clean_text(text)[0] or self.default_emotion  # (_on_emotion cleaned it already)
         self.engine.set_emotion(text)  # blends in from the newest audio: about now on the audio clock
         label = self.labels(text)
         with self._lock:
             k = self.timeline.set_emotion(Emotion(text, *label), at_ns=at_ns)
-        self.get_logger().info(f"emotion {text!r} -> {label[0]} {label[1]} from frame {k}")
+        self._warn("emotion_set", f"emotion {text!r} -> {label[0]} {label[1]} from frame {k}", info=True)
 
     # ------------------------------------------------------------------ diagnostics
 
@@ -364,7 +389,7 @@ class TalkingFaceNode(Node):
         final = [v for t, v in list(self._final_latency) if now - t <= window_s]
         published = [v for t, v in list(self._publish_latency) if now - t <= window_s]
         with self._lock:
-            counts = self.counts + self.intake.counts + self.timeline.counts
+            counts = _snapshot(self.counts) + _snapshot(self.intake.counts) + _snapshot(self.timeline.counts)
             pending = self.timeline.pending()
             emotion = self.timeline.emotion
         return {
@@ -380,7 +405,8 @@ class TalkingFaceNode(Node):
         s = self.stats()
         counts = s["counts"]
         problems = [k for k in ("late_frames", "chunks_dropped", "chunks_late", "bad_inputs", "bad_emotions",
-                                "frames_skipped", "engine_errors", "stamps_backwards", "restamped")
+                                "frames_skipped", "engine_errors", "stamps_backwards", "restamped",
+                                "duplicates", "clipped_chunks", "emotions_cleaned")
                     if counts[k] > self._diag_before[k]]
         self._diag_before = Counter(counts)
         level, message = DiagnosticStatus.OK, "ok"
@@ -402,7 +428,8 @@ class TalkingFaceNode(Node):
         for key in ("frames_published", "speech_frames", "idle_frames", "late_frames", "frames_skipped",
                     "chunks_received", "chunks_dropped", "chunks_late", "chunks_lost", "duplicates",
                     "gaps_filled", "stamps_backwards", "resyncs", "restamped", "bad_inputs", "bad_emotions",
-                    "utterances", "utterances_timed_out", "engine_errors"):
+                    "utterances", "utterances_timed_out", "engine_errors", "clipped_chunks",
+                    "emotions_received", "emotions_superseded", "emotions_cleaned"):
             values[key.replace("_", " ")] = str(counts[key])
         status = DiagnosticStatus(level=level, name=f"{self.get_fully_qualified_name()}: face", message=message,
                                   hardware_id=self.device,
@@ -411,10 +438,23 @@ class TalkingFaceNode(Node):
         array_msg.header.stamp = self.get_clock().now().to_msg()
         self.diag_pub.publish(array_msg)
 
-    def _warn(self, key: str, message: str) -> None:
+    def _warn(self, key: str, message: str, *, info: bool = False) -> None:
+        """Log ``message`` unless one of the same kind went out less than WARN_EVERY_S ago.
+
+        A flood of bad input is one line per kind every few seconds, and the next line says how
+        many were held back; diagnostics count every one of them.
+        """
         now = time.monotonic()
-        if now - self._last_warned.get(key, -math.inf) >= WARN_EVERY_S:
-            self._last_warned[key] = now
+        if now - self._last_warned.get(key, -math.inf) < WARN_EVERY_S:
+            self._held_back[key] += 1
+            return
+        self._last_warned[key] = now
+        held = self._held_back.pop(key, 0)
+        if held:
+            message += f" (and {held} more like this since the last such message)"
+        if info:  # two call sites: rclpy refuses two severities from one line
+            self.get_logger().info(message)
+        else:
             self.get_logger().warning(message)
 
     def close(self) -> None:
@@ -423,6 +463,11 @@ class TalkingFaceNode(Node):
         self._work.put(("stop",))
         if self._worker.is_alive():
             self._worker.join(timeout=5.0)
+
+
+def _snapshot(counter: Counter) -> Counter:
+    """A copy of a counter another thread may be adding keys to (dict() copies it in one C call)."""
+    return Counter(dict(counter))
 
 
 def _percentile(values, q: float) -> float | None:
