@@ -92,6 +92,7 @@ class OnnxMiniLM:
         options = ort.SessionOptions()
         options.intra_op_num_threads = max(int(threads), 1)
         options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # a shared CPU
         self.session = ort.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
         cfg = json.loads((Path(folder) / "config.json").read_text())
         self.dim = int(cfg["hidden_size"])

@@ -100,6 +100,9 @@ class MoonshineEncoder(SpeechEncoder):
                 raise ValueError(f"threads must be >= 1 or None, got {threads}")
             options.intra_op_num_threads = int(threads)
             options.inter_op_num_threads = 1
+        # Idle pool threads sleep instead of spinning: a robot's CPU is shared, and spinning
+        # workers starved everything else on a loaded 2-core machine (bench/peers.py).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.providers = onnx_providers(device)
         self.session = ort.InferenceSession(str(self.model_path), options, providers=self.providers)
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()

@@ -87,11 +87,13 @@ class RegressionBaseline(nn.Module):
         """Motion (T, motion_dim) or (B, T, motion_dim); inputs as in ``CodePredictor.predict``."""
         speech, text, identity, single = as_batch(speech_feats, text_emb, identity)
         was_training = self.training
-        self.eval()
+        if was_training:  # eval() walks every module: per streamed piece that cost showed in profiles
+            self.eval()
         try:
             raw, _ = self._run(speech, mask, identity, text, drop=False)
         finally:
-            self.train(was_training)
+            if was_training:
+                self.train()
         act = self.config.output_activation
         out = raw.clamp(0.0, 1.0) if act == "clamp" else torch.sigmoid(raw) if act == "sigmoid" else raw
         return out[0] if single else out

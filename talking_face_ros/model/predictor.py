@@ -217,7 +217,8 @@ class CodePredictor(nn.Module):
                       mask: Tensor | None = None) -> dict[str, Tensor | None]:
         """Batched code prediction: {"low": (B, L), "high": (B, H) or None}; see ``predict``."""
         was_training = self.training
-        self.eval()
+        if was_training:  # eval() walks every module: per streamed piece that cost showed in profiles
+            self.eval()
         try:
             speech, masks, conds, _ = self._prepare(speech_feats, mask, identity, text_emb, drop=False)
             trunk = self._trunk(speech, masks, conds)
@@ -230,7 +231,8 @@ class CodePredictor(nn.Module):
                                top_k=top_k, generator=generator)
             return {"low": low, "high": high}
         finally:
-            self.train(was_training)
+            if was_training:
+                self.train()
 
     @torch.no_grad()
     def predict(self, speech_feats, text_emb=None, identity=None, *, temperature: float = 0.0,
