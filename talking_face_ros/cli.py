@@ -7,7 +7,7 @@ import sys
 
 # Subcommand modules under talking_face_ros.commands, in the order --help lists them.
 COMMANDS = ("demo", "train", "animate", "say", "render", "export", "onnx-export", "lipsync", "corpus", "evaluate",
-            "emotion-classifier")
+            "emotion-classifier", "reliability")
 
 
 class UserError(Exception):

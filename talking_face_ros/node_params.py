@@ -70,8 +70,9 @@ SPECS: tuple[Spec, ...] = (
          "its utterance_end flag is closed", 0.05, 60.0),
     Spec("max_clock_offset", 30.0, "An utterance stamped further than this many seconds from the "
          "node's clock (a zero or foreign stamp) is re-stamped with its arrival time", 0.1, 86400.0),
-    Spec("max_queue", 10.0, "Seconds of audio that may wait for the engine; beyond, chunks are "
-         "dropped (counted in diagnostics)", 0.5, 600.0),
+    Spec("max_queue", 10.0, "Seconds of audio the node holds beyond real time (waiting for the engine, "
+         "or sent ahead of real time); beyond, the newest chunks are dropped (counted in diagnostics)",
+         0.5, 600.0),
     Spec("seed", 0, "Seed of blinks and gaze of the face at rest", 0, 2**31 - 1),
     Spec("frame_id", "face", "header.frame_id of the published frames (and of face_mesh)"),
     Spec("publish_mesh", False, "Also publish the deforming face as visualization_msgs/Marker "

@@ -43,11 +43,39 @@ waits for the worker replaces it (only the newest is embedded).
 
 Threads: the executor runs the subscriptions (which only queue work) and the frame timer; one
 worker thread runs the engine, so a slow encoder pass never delays a frame's publication.
+
+Overload: the node holds at most ``max_queue`` seconds of audio beyond what real time
+brings: the audio waiting for the engine plus the audio the engine has taken that lies ahead
+of the clock (sent faster than real time, it waits in the engine or as frames for its time);
+a chunk stamped further ahead than that is not taken either. With nothing held, one chunk of any
+length up to ``MAX_CHUNK_S`` is taken (a whole file in one message). A chunk beyond is
+dropped on arrival, newest first, counted in ``chunks_dropped``, with a warning at most every
+5 s saying whether the engine is slower than the audio or the audio runs ahead of real time.
+The dropped stretch becomes silence (a gap up to ``max_gap``) or starts a new utterance, and
+frames keep coming at the fixed rate. A dropped utterance_end still closes the utterance
+after the audio already taken, and the stream's next chunk that fits begins the utterance
+again if it ended meanwhile (its start was dropped, or it timed out). The work queue holds at
+most ``MAX_WORK_ITEMS`` messages, so a flood of tiny chunks is dropped the same way (counted
+in ``queue_full``; an emotion text that finds it full is kept aside and applied when it
+drains). Every other buffer is bounded too: the engine keeps one window of features, the
+timeline only frames not yet due, the statistics windows ``STATS_WINDOW`` entries, the text
+encoder's and the emotion labels' caches are LRUs.
+
+Faults: an exception in the engine (an encoder or model error) ends the utterance: the
+engine is reset, the face shows rest, the error is logged with its traceback the first time
+(later ones as one throttled line) and counted in ``engine_errors``, and the stream's next
+chunk starts the utterance again. ``device: cuda`` without a usable GPU, or a GPU failure
+(out of memory, CUDA error) while loading or during inference, moves the engine to the CPU
+with one warning and a ``device fallback`` diagnostics entry (``device_fallback``).
+SIGINT and SIGTERM stop the engine worker between two audio pieces and end the process at
+once with status 0 (the interpreter's own teardown of torch alone takes seconds).
 """
 from __future__ import annotations
 
 import array
+import dataclasses
 import math
+import os
 import queue
 import sys
 import threading
@@ -67,6 +95,7 @@ from std_msgs.msg import String
 
 from talking_face_ros.arkit import ARKIT_NAMES
 from talking_face_ros.emotions import clean_text
+from talking_face_ros.device_fallback import DeviceFallback, build_on_device, describe, is_device_failure
 from talking_face_ros.face_timeline import (ENGINE_RATE, MAX_CHUNK_S, NS, Audio, AudioIntake, Begin, Chunk,
                                             Emotion, End, FaceTimeline, Grid, GridFrames)
 from talking_face_ros.idle_face import EmotionLabels, IdleFace
@@ -87,6 +116,9 @@ MESH_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=2, reliability=Reli
 PIECE_S = 0.1  # audio is fed to the engine in pieces this long, so frames come out as they are ready
 MAX_EMOTION_CHARS = 1000  # longer emotion text is refused (the encoder reads 256 tokens at most)
 WARN_EVERY_S = 5.0  # each kind of input warning is logged at most this often
+MAX_WORK_ITEMS = 5000  # messages waiting for the engine worker (5 ms chunks for max_queue 25 s)
+STATS_WINDOW = 2000  # entries kept per statistics window (diagnostics report the last second)
+STOP_JOIN_S = 1.0  # longest wait for the engine worker at shutdown (it checks between 0.1 s pieces)
 
 
 def resolve_model(value: str) -> Path:
@@ -131,15 +163,21 @@ class TalkingFaceNode(Node):
         self.intake = AudioIntake(self.grid, max_gap_s=p.max_gap, utterance_timeout_s=p.utterance_timeout,
                                   max_clock_offset_s=p.max_clock_offset)
         self._lock = threading.Lock()  # the timeline: worker vs timer
-        self._work: queue.Queue = queue.Queue()
-        self._queued_s = 0.0  # audio seconds waiting in _work
+        self._work: queue.Queue = queue.Queue(maxsize=MAX_WORK_ITEMS)
+        self._queued_ns = 0  # audio waiting in _work, in integer ns (float sums would never return to 0)
         self._queue_lock = threading.Lock()
+        self._emotion_aside: tuple | None = None  # the newest emotion that found _work full
+        self._audio_until_ns = 0  # node-clock time of the end of the newest audio handed to the engine
         self._frames: GridFrames | None = None  # engine -> grid frames of the open utterance
         self._utterance = 0
+        self._resume_streams: set[str] = set()  # streams whose next chunk starts their utterance again
+        self._dropped_from: set[str] = set()  # streams with a chunk dropped since their last one taken
+        self._lag_now_ns: int | None = None  # arrival of the last chunk taken while more wait (_poll_time)
+        self._errors_logged: set[str] = set()  # exception kinds logged with a traceback
         self.counts: Counter = Counter()  # node-side counters (the intake and timeline keep theirs)
-        self._compute = deque(maxlen=2000)  # (monotonic, engine seconds, audio seconds)
-        self._final_latency = deque(maxlen=2000)  # (monotonic, arrival -> frame final, s)
-        self._publish_latency = deque(maxlen=2000)  # (monotonic, arrival -> frame published, s)
+        self._compute = deque(maxlen=STATS_WINDOW)  # (monotonic, engine seconds, audio seconds)
+        self._final_latency = deque(maxlen=STATS_WINDOW)  # (monotonic, arrival -> frame final, s)
+        self._publish_latency = deque(maxlen=STATS_WINDOW)  # (monotonic, arrival -> frame published, s)
         self._last_warned: dict[str, float] = {}
         self._held_back: Counter = Counter()  # messages _warn did not log, by kind
         self._emotion_next: tuple | None = None  # (text, at_ns): the newest emotion not yet applied
@@ -186,30 +224,38 @@ class TalkingFaceNode(Node):
         import torch
 
         from talking_face_ros.encoders.base import resolve_torch_device
-        from talking_face_ros.engine import Engine
 
         if p.threads > 0:
             torch.set_num_threads(p.threads)  # a busy small CPU runs torch faster on fewer threads
         self.model_folder = resolve_model(p.model)
         try:
-            self.device = resolve_torch_device(p.device)
-        except ValueError as exc:
-            raise ParameterError(f"parameter device = {p.device!r}: {exc}") from None
-        try:
-            options = {"speech": {"threads": p.threads}} if p.threads > 0 else None
-            self.engine = Engine.from_bundle(self.model_folder, device=p.device, backend=p.backend,
-                                             precision=p.precision, encoder_options=options,
-                                             emotion_blend_s=p.emotion_blend_s)
-            bundle = self.engine.bundle
+            # A GPU that is missing or fails while loading: the CPU, with one warning (device_fallback).
+            self.engine, self.device_fallback = build_on_device(self._make_engine, p.device)
         except (ValueError, OSError) as exc:
             raise ParameterError(f"parameter model = {str(self.model_folder)!r}: {exc}".replace("\n", " ")) from None
+        self.device = "cpu" if self.device_fallback is not None else resolve_torch_device(p.device)
+        if self.device_fallback is not None:
+            self.get_logger().warning(self.device_fallback.message())
+        bundle = self.engine.bundle
         if p.identity not in bundle.identities:
             raise ParameterError(f"parameter identity = {p.identity!r}: not one of the model's identities "
                                  f"({', '.join(bundle.identities)})")
-        self.engine.set_identity(p.identity)
         if bundle.fps != p.fps:
             self.get_logger().info(f"the model animates at {bundle.fps:g} fps; frames are interpolated "
                                    f"to {p.fps:g} fps")
+
+    def _make_engine(self, device: str):
+        """The engine on ``device`` with this node's settings (also how the CPU fallback rebuilds it)."""
+        from talking_face_ros.engine import Engine
+
+        p = self.params
+        options = {"speech": {"threads": p.threads}} if p.threads > 0 else None
+        engine = Engine.from_bundle(self.model_folder, device=device, backend=p.backend, precision=p.precision,
+                                    encoder_options=options, emotion_blend_s=p.emotion_blend_s)
+        bundle = engine.bundle
+        if p.identity in bundle.identities:  # otherwise _load_engine refuses the parameter
+            engine.set_identity(p.identity)
+        return engine
 
     # ------------------------------------------------------------------ callbacks (executor)
 
@@ -223,20 +269,41 @@ class TalkingFaceNode(Node):
                       samples=np.frombuffer(msg.samples, dtype=np.int16).copy())
         self.counts["chunks_received"] += 1
         seconds = chunk.frames / chunk.sample_rate if chunk.sample_rate > 0 else 0.0
-        # Beyond max_queue the engine is slower than the audio: drop. Chunks with utterance flags
-        # always pass (utterances must close); an absurdly long one goes on to be refused as bad.
+        # Overload (module docstring): beyond max_queue seconds held, drop the newest audio; its
+        # utterance flags still count. An absurdly long chunk goes on to be refused as bad.
+        waiting, ahead = max(self._queued_s, 0.0), self._ahead_s(now_ns)
         # With nothing held, one chunk of any length up to MAX_CHUNK_S is taken (a whole file
         # published as one message): the worker feeds it to the engine in PIECE_S pieces.
-        over = self._queued_s > 1e-3 and self._queued_s + seconds > self.params.max_queue  # 1 ms: float dust
-        if over and seconds <= MAX_CHUNK_S and not (chunk.utterance_start or chunk.utterance_end):
+        over = waiting + ahead > 1e-3 and waiting + ahead + seconds > self.params.max_queue  # 1 ms: float dust
+        # Stamped further ahead than max_queue: held that long before it shows (a burst that
+        # DDS thinned out would otherwise pass as the few seconds that arrived).
+        early = self._stamp_ahead_s(chunk, now_ns)
+        over = over or early > self.params.max_queue
+        if over and seconds <= MAX_CHUNK_S:
             self.counts["chunks_dropped"] += 1
-            self._warn("queue", f"dropped an audio chunk: {max(self._queued_s, 0.0):.1f} s of audio already wait for "
-                                f"the engine (max_queue {self.params.max_queue:g} s); the engine is slower "
-                                f"than the audio")
+            why = ("the engine is slower than the audio" if waiting >= max(ahead, early) else
+                   "the audio runs ahead of real time")
+            self._warn("queue", f"dropped an audio chunk stamped {early:.1f} s ahead: {waiting:.1f} s of audio "
+                                f"wait for the engine, {ahead:.1f} s taken wait for their time (max_queue "
+                                f"{self.params.max_queue:g} s); {why}")
+            # An end closes the utterance after the audio already taken; otherwise the stream's
+            # next chunk that fits begins the utterance again if it has ended (timed out) meanwhile.
+            if chunk.utterance_end:
+                self._enqueue(("close", chunk.stream_id))
+                self._dropped_from.discard(chunk.stream_id)
+            else:
+                if len(self._dropped_from) >= 1000:  # bound memory against streams with random ids
+                    self._dropped_from.clear()
+                self._dropped_from.add(chunk.stream_id)
             return
+        if chunk.stream_id in self._dropped_from:
+            self._dropped_from.discard(chunk.stream_id)
+            self._enqueue(("resume", chunk.stream_id))
         with self._queue_lock:
-            self._queued_s += seconds
-        self._work.put(("chunk", chunk, arrival, now_ns, seconds))
+            self._queued_ns += _ns(seconds)
+        if not self._enqueue(("chunk", chunk, arrival, now_ns, seconds)):
+            with self._queue_lock:
+                self._queued_ns -= _ns(seconds)
 
     def _on_emotion(self, msg: String) -> None:
         # The arrival time goes with the text: the worker may reach it only after encoding audio.
@@ -258,7 +325,41 @@ class TalkingFaceNode(Node):
         if waiting:
             self.counts["emotions_superseded"] += 1
             return
-        self._work.put(("emotion", text, at_ns))
+        item = ("emotion", text, at_ns)
+        queued = self._enqueue(item)
+        with self._queue_lock:
+            if queued:
+                self._emotion_aside = None  # this newer text supersedes one set aside
+            else:
+                self._emotion_next = None
+                self._emotion_aside = item  # the newest text wins; applied once the queue drains
+
+    def _enqueue(self, item) -> bool:
+        """Hand ``item`` to the engine worker; False (dropped, counted) when MAX_WORK_ITEMS wait."""
+        try:
+            self._work.put_nowait(item)
+            return True
+        except queue.Full:
+            self.counts["queue_full"] += 1
+            self._warn("queue_full", f"dropped a message: {MAX_WORK_ITEMS} messages already wait for the "
+                                     f"engine (a flood of tiny chunks or emotion texts)")
+            return False
+
+    @property
+    def _queued_s(self) -> float:
+        """Seconds of audio waiting for the engine worker."""
+        return self._queued_ns / NS
+
+    def _stamp_ahead_s(self, chunk: Chunk, now_ns: int) -> float:
+        """How far ahead of this node's clock a chunk's first sample is stamped; 0 for stamps off
+        by more than max_clock_offset, which the intake replaces with the arrival time."""
+        ahead = chunk.stamp_ns - now_ns
+        return ahead / NS if 0 < ahead <= self.params.max_clock_offset * NS else 0.0
+
+    def _ahead_s(self, now_ns: int) -> float:
+        """Seconds of audio taken by the engine that lie ahead of the clock (sent faster than real
+        time): they wait, in the engine or as frames, for their time to be shown."""
+        return max(0.0, (self._audio_until_ns - now_ns) / NS)
 
     def _tick(self) -> None:
         now_ns = self.get_clock().now().nanoseconds
@@ -299,31 +400,115 @@ class TalkingFaceNode(Node):
             try:
                 item = self._work.get(timeout=0.05)
             except queue.Empty:
-                item = None
+                item = self._take_emotion_aside()
+            if item is not None and item[0] == "stop":
+                break
+            stream = None
             try:
                 if item is not None and item[0] == "chunk":
                     _, chunk, arrival, now_ns, seconds = item
                     with self._queue_lock:
-                        self._queued_s -= seconds
-                    actions = self.intake.accept(chunk, now_ns=now_ns)
+                        self._queued_ns -= _ns(seconds)
+                    stream = chunk.stream_id
+                    actions = self.intake.accept(self._resumed(chunk), now_ns=now_ns)
+                    if self.intake.active is not None:  # where its audio ends on this node's clock
+                        self._audio_until_ns = max(self._audio_until_ns, int(self.intake.active.expected_ns))
                     late = sum(self._do(action, arrival) for action in actions)
                     if late:
                         self.counts["chunks_late"] += 1
                 elif item is not None and item[0] == "emotion":
                     self._set_emotion(item[1], item[2])
-                elif item is not None and item[0] == "stop":
-                    break
-                for action in self.intake.poll(now_ns=self.get_clock().now().nanoseconds):
+                elif item is not None and item[0] == "close":  # the end of an utterance whose last audio was dropped
+                    active = self.intake.active
+                    if active is not None and active.stream_id == item[1]:
+                        for action in self.intake.close():
+                            self._do(action, time.monotonic())
+                elif item is not None and item[0] == "resume":  # chunks of this stream were dropped
+                    self._resume(item[1])
+                for action in self.intake.poll(now_ns=self._poll_time(item)):
                     self._do(action, time.monotonic())
-            except Exception:  # a bug must not stop the face: log it, drop the utterance, go on
-                self.counts["engine_errors"] += 1
-                self.get_logger().error("engine failure, utterance dropped:\n" + traceback.format_exc())
-                self.intake.close()
-                self.engine.reset()
-                self._frames = None
+            except Exception as exc:  # noqa: BLE001 - no engine error may stop the face
+                self._engine_failed(exc, stream)
             for key, message in self.intake.warnings:
                 self._warn(key, message)
             self.intake.warnings.clear()
+
+    def _poll_time(self, item) -> int:
+        """The time against which an utterance's timeout is judged: now, or, while work still
+        waits in the queue (the engine lags behind the audio), when the last item taken arrived,
+        so that an utterance whose chunks wait in the queue does not time out."""
+        if item is not None and item[0] == "chunk" and not self._work.empty():
+            self._lag_now_ns = item[3]
+        elif self._work.empty():
+            self._lag_now_ns = None
+        return self._lag_now_ns if self._lag_now_ns is not None else self.get_clock().now().nanoseconds
+
+    def _take_emotion_aside(self):
+        with self._queue_lock:
+            item, self._emotion_aside = self._emotion_aside, None
+        return item
+
+    def _resume(self, stream: str) -> None:
+        if len(self._resume_streams) >= 1000:  # bound memory against streams with random ids
+            self._resume_streams.clear()
+        self._resume_streams.add(stream)
+
+    def _resumed(self, chunk: Chunk) -> Chunk:
+        """The next chunk of a stream whose utterance an engine error ended, or that had chunks
+        dropped, starts the utterance again when it is no longer open.
+
+        A stream that marks utterances would otherwise have the rest of that utterance ignored
+        as silence between utterances; a stream that does not begins anew by itself.
+        """
+        if chunk.stream_id not in self._resume_streams:
+            return chunk
+        self._resume_streams.discard(chunk.stream_id)
+        active = self.intake.active
+        if chunk.utterance_start or chunk.stream_id not in self.intake.marked or (
+                active is not None and active.stream_id == chunk.stream_id):
+            return chunk
+        self.counts["utterances_resumed"] += 1
+        return dataclasses.replace(chunk, utterance_start=True)
+
+    def _engine_failed(self, exc: Exception, stream: str | None) -> None:
+        """End the utterance (the face rests), log once, count; a GPU failure moves to the CPU."""
+        self.counts["engine_errors"] += 1
+        kind = type(exc).__name__
+        if kind not in self._errors_logged and len(self._errors_logged) < 100:
+            self._errors_logged.add(kind)
+            self.get_logger().error(f"engine failure ({kind}): the utterance ends, the face rests, the next "
+                                    f"chunk starts again (logged once per kind, counted in engine_errors):\n"
+                                    + traceback.format_exc())
+        else:
+            self._warn("engine_error", f"engine failure again ({describe(exc)}); "
+                                       f"{self.counts['engine_errors']} so far")
+        self.intake.close()
+        self._frames = None
+        if stream is not None:
+            self._resume(stream)
+        if self.device != "cpu" and is_device_failure(exc):
+            self._fall_back_to_cpu(exc)
+        try:
+            self.engine.reset()
+        except Exception:  # noqa: BLE001 - a reset that fails leaves the next Begin to reset again
+            self.counts["engine_errors"] += 1
+
+    def _fall_back_to_cpu(self, exc: Exception) -> None:
+        """The GPU failed during inference: rebuild the engine on the CPU (seconds; audio queues meanwhile)."""
+        started = time.monotonic()
+        emotion = self.engine.emotion
+        try:
+            engine = self._make_engine("cpu")
+        except Exception:  # noqa: BLE001 - keep the GPU engine; the next failure tries again
+            self.get_logger().error("moving the engine to the CPU failed:\n" + traceback.format_exc())
+            return
+        engine.set_emotion(emotion)
+        self.engine, self.device = engine, "cpu"
+        self.labels.text_encoder = engine.bundle.encoders.text
+        self.device_fallback = DeviceFallback(requested=self.params.device, reason=describe(exc), during="inference")
+        self.counts["device_fallbacks"] += 1
+        self.get_logger().warning(f"{self.device_fallback.message()}; the engine reloaded in "
+                                  f"{time.monotonic() - started:.1f} s")
 
     def _do(self, action, arrival: float) -> int:
         """Run one intake action on the engine; returns how many frames came out too late."""
@@ -340,6 +525,8 @@ class TalkingFaceNode(Node):
             step = max(1, int(PIECE_S * action.sample_rate))
             late = 0
             for i in range(0, len(action.samples), step):
+                if self._stop.is_set():  # shutting down: do not finish a long chunk
+                    break
                 piece = action.samples[i:i + step]
                 t = time.perf_counter()
                 self.engine.push(piece, action.sample_rate)
@@ -398,6 +585,7 @@ class TalkingFaceNode(Node):
             "final_latency_p50": _percentile(final, 50), "final_latency_p95": _percentile(final, 95),
             "publish_latency_p50": _percentile(published, 50), "publish_latency_p95": _percentile(published, 95),
             "queued_audio_s": max(self._queued_s, 0.0), "pending_frames": pending,
+            "ahead_s": self._ahead_s(self.get_clock().now().nanoseconds), "queued_items": self._work.qsize(),
             "emotion": emotion.text, "emotion_label": f"{emotion.label} {emotion.intensity}",
         }
 
@@ -405,7 +593,7 @@ class TalkingFaceNode(Node):
         s = self.stats()
         counts = s["counts"]
         problems = [k for k in ("late_frames", "chunks_dropped", "chunks_late", "bad_inputs", "bad_emotions",
-                                "frames_skipped", "engine_errors", "stamps_backwards", "restamped",
+                                "frames_skipped", "engine_errors", "stamps_backwards", "restamped", "queue_full",
                                 "duplicates", "clipped_chunks", "emotions_cleaned")
                     if counts[k] > self._diag_before[k]]
         self._diag_before = Counter(counts)
@@ -415,6 +603,9 @@ class TalkingFaceNode(Node):
             message = ", ".join(problems + (["slower than real time"] if s["real_time_factor"] > 1.0 else []))
         if "engine_errors" in problems:
             level = DiagnosticStatus.ERROR
+        if self.device_fallback is not None:  # degraded for as long as it lasts, not for one second
+            level = max(level, DiagnosticStatus.WARN)
+            message = f"on the CPU: {self.params.device} failed" + ("" if message == "ok" else f"; {message}")
         values = {
             "engine latency (s)": f"{self.engine.latency_s:.3f}", "delay (s)": f"{self.delay_s:.3f}",
             "audio arrival to frame final p50 (s)": _fmt(s["final_latency_p50"]),
@@ -423,13 +614,17 @@ class TalkingFaceNode(Node):
             "audio arrival to frame published p95 (s)": _fmt(s["publish_latency_p95"]),
             "real-time factor": f"{s['real_time_factor']:.3f}",
             "queued audio (s)": f"{s['queued_audio_s']:.3f}", "pending frames": str(s["pending_frames"]),
+            "audio ahead of the clock (s)": f"{s['ahead_s']:.3f}", "max queue (s)": f"{self.params.max_queue:g}",
+            "device": self.device, "device requested": self.params.device,
+            "device fallback": "none" if self.device_fallback is None else self.device_fallback.message(),
             "emotion": s["emotion"], "emotion label": s["emotion_label"],
         }
         for key in ("frames_published", "speech_frames", "idle_frames", "late_frames", "frames_skipped",
                     "chunks_received", "chunks_dropped", "chunks_late", "chunks_lost", "duplicates",
                     "gaps_filled", "stamps_backwards", "resyncs", "restamped", "bad_inputs", "bad_emotions",
-                    "utterances", "utterances_timed_out", "engine_errors", "clipped_chunks",
-                    "emotions_received", "emotions_superseded", "emotions_cleaned"):
+                    "utterances", "utterances_timed_out", "engine_errors", "utterances_resumed", "queue_full",
+                    "device_fallbacks", "clipped_chunks", "emotions_received", "emotions_superseded",
+                    "emotions_cleaned"):
             values[key.replace("_", " ")] = str(counts[key])
         status = DiagnosticStatus(level=level, name=f"{self.get_fully_qualified_name()}: face", message=message,
                                   hardware_id=self.device,
@@ -458,16 +653,23 @@ class TalkingFaceNode(Node):
             self.get_logger().warning(message)
 
     def close(self) -> None:
-        """Stop the engine worker (before destroy_node)."""
+        """Stop the engine worker (before destroy_node); it stops between two 0.1 s audio pieces."""
         self._stop.set()
-        self._work.put(("stop",))
+        try:
+            self._work.put_nowait(("stop",))
+        except queue.Full:  # the worker sees _stop after its current piece anyway
+            pass
         if self._worker.is_alive():
-            self._worker.join(timeout=5.0)
+            self._worker.join(timeout=STOP_JOIN_S)
 
 
 def _snapshot(counter: Counter) -> Counter:
     """A copy of a counter another thread may be adding keys to (dict() copies it in one C call)."""
     return Counter(dict(counter))
+
+
+def _ns(seconds: float) -> int:
+    return int(round(seconds * NS))
 
 
 def _percentile(values, q: float) -> float | None:
@@ -478,22 +680,53 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def main(args=None) -> int:
+def main(args=None, *, end_process: bool = True) -> int:
+    """Run the node until SIGINT/SIGTERM; exit status 0, 2 for a bad parameter.
+
+    ``end_process``: after a clean shutdown (worker stopped, node destroyed, context shut
+    down, output flushed) end the process at once instead of returning: Python's teardown of
+    torch, transformers and onnxruntime modules takes 1-2 s more, which a robot's launch
+    system would otherwise wait for (or escalate to SIGKILL). False returns the status.
+    """
+    status = 0
     try:
         with rclpy.init(args=args):
             try:
                 node = TalkingFaceNode()
             except ParameterError as exc:
                 print(f"{NODE_NAME}: {exc}", file=sys.stderr)
-                return 2
-            try:
-                rclpy.spin(node)
-            finally:
-                node.close()
-                node.destroy_node()
+                status = 2
+            else:
+                try:
+                    rclpy.spin(node)
+                except Exception:  # noqa: BLE001
+                    # A publish that raced the signal's shutdown of the context raises RCLError
+                    # ("context is invalid"): that is the shutdown itself. Anything else is a bug.
+                    if rclpy.ok(context=node.context):
+                        raise
+                finally:
+                    node.close()
+                    node.destroy_node()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    return 0
+    if end_process:
+        _end_process(status)
+    return status
+
+
+def _end_process(status: int) -> None:
+    """Exit now with ``status``: at-exit handlers run and output is flushed, module teardown is skipped."""
+    import atexit
+    import logging
+
+    atexit._run_exitfuncs()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing left to flush into
+            pass
+    os._exit(status)
 
 
 if __name__ == "__main__":
