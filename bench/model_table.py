@@ -56,7 +56,7 @@ def main() -> int:
     ap.add_argument("--runs", type=Path, default=ROOT / "out" / "runs", help="run folders, one per row")
     ap.add_argument("--train", action="store_true", help="train rows whose bundle is missing")
     ap.add_argument("--rows", default=",".join(r[0] for r in ROWS), help="comma-separated subset of rows")
-    ap.add_argument("--samples", type=int, default=5, help="stochastic samples per utterance (MEE/CE/Div)")
+    ap.add_argument("--samples", type=int, default=3, help="stochastic samples per utterance (MEE/CE/Div)")
     ap.add_argument("--limit", type=int, default=None, help="only the first N test utterances")
     ap.add_argument("--reuse", action="store_true",
                     help="keep a row's eval/metrics.json when it is newer than its bundle (no re-animation)")

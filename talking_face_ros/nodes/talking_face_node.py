@@ -116,6 +116,7 @@ MESH_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=2, reliability=Reli
 PIECE_S = 0.1  # audio is fed to the engine in pieces this long, so frames come out as they are ready
 MAX_EMOTION_CHARS = 1000  # longer emotion text is refused (the encoder reads 256 tokens at most)
 WARN_EVERY_S = 5.0  # each kind of input warning is logged at most this often
+SWITCH_INTERVAL_S = 0.001  # Python's GIL hand-over interval in the node process (default 0.005)
 MAX_WORK_ITEMS = 5000  # messages waiting for the engine worker (5 ms chunks for max_queue 25 s)
 STATS_WINDOW = 2000  # entries kept per statistics window (diagnostics report the last second)
 STOP_JOIN_S = 1.0  # longest wait for the engine worker at shutdown (it checks between 0.1 s pieces)
@@ -689,6 +690,10 @@ def main(args=None, *, end_process: bool = True) -> int:
     system would otherwise wait for (or escalate to SIGKILL). False returns the status.
     """
     status = 0
+    # The frame timer waits for the GIL while the engine worker runs Python code; by default a
+    # waiting thread gets it after up to 5 ms, which showed as frame-interval jitter. 1 ms
+    # bounds that wait at a cost of more frequent thread switches (not measurable here).
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     try:
         with rclpy.init(args=args):
             try:
