@@ -300,6 +300,8 @@ class TalkingFaceNode(Node):
         if chunk.stream_id in self._dropped_from:
             self._dropped_from.discard(chunk.stream_id)
             self._enqueue(("resume", chunk.stream_id))
+        if seconds > MAX_CHUNK_S:
+            seconds = 0.0  # refused as bad by the intake, never encoded: it must not hold others back
         with self._queue_lock:
             self._queued_ns += _ns(seconds)
         if not self._enqueue(("chunk", chunk, arrival, now_ns, seconds)):
