@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .features import ChunkPlan
+from .json_files import read_versioned_json
 
 FORMAT = "talking_face_bundle"
 VERSION = 1
@@ -134,14 +135,7 @@ def read_meta(folder) -> dict:
         raise ValueError(f"{folder}: not a model bundle, {META_FILE} is missing")
     if path.stat().st_size > MAX_META_BYTES:
         raise ValueError(f"{path}: {path.stat().st_size} bytes, not a bundle file (at most {MAX_META_BYTES})")
-    try:
-        meta = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a {FORMAT} file")
-    if meta.get("version") != VERSION:
-        raise ValueError(f"{path}: bundle version {meta.get('version')!r}, this code reads {VERSION}")
+    meta = read_versioned_json(path, fmt=FORMAT, version=VERSION, what="bundle")
     for key in ("fps", "encoders", "plan", "identities", "model_kind"):
         if key not in meta:
             raise ValueError(f"{path}: field {key!r} is missing")

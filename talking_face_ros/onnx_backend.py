@@ -35,6 +35,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from .encoders.base import SpeechEncoder, TextEncoder
+from .ort_session import session_options
 
 LOG = logging.getLogger(__name__)
 TENSORRT, CUDA, CPU = "TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"
@@ -89,14 +90,7 @@ def session(path, *, providers, threads: int | None = None):
     """An InferenceSession of ``path`` on ``providers`` (names or (name, options)); ``threads`` per op."""
     import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    if threads is not None:
-        if threads < 1:
-            raise ValueError(f"threads must be >= 1 or None, got {threads}")
-        options.intra_op_num_threads = int(threads)
-        options.inter_op_num_threads = 1
-    # Idle worker threads sleep instead of spinning: the node shares its CPU with the robot.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options = session_options(threads)  # a bad thread count is its own error, outside the try
     try:
         return ort.InferenceSession(str(path), options, providers=list(providers))
     except Exception as exc:  # onnxruntime raises its own types (Fail, InvalidGraph, ...)
@@ -254,32 +248,49 @@ class OnnxSpeechEncoder(SpeechEncoder):
         return np.asarray(out[0], np.float32)
 
 
+class TextGraph:
+    """A text graph (token ids + attention mask -> one vector per text, ``onnx_export.export_text_graph``)
+    with its ``tokenizers`` tokenizer: texts in, vectors out, without transformers.
+
+    Runs the bundle exports (``OnnxTextEncoder``) and MiniLM's cached export (``encoders.minilm_onnx``).
+    """
+
+    def __init__(self, graph, tokenizer_file, *, max_length: int, pad_token: str, pad_id: int | None = None,
+                 providers, threads: int | None = None):
+        from tokenizers import Tokenizer
+
+        self.tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        self.tokenizer.enable_truncation(max_length=int(max_length))
+        if pad_id is None:  # the tokenizer's own id of pad_token
+            pad_id = self.tokenizer.token_to_id(pad_token)
+        self.tokenizer.enable_padding(pad_id=0 if pad_id is None else int(pad_id), pad_token=pad_token)
+        self.session = session(graph, providers=providers, threads=threads)
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        batch = self.tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in batch], np.int64)
+        mask = np.array([e.attention_mask for e in batch], np.int64)
+        return self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+
+
 class OnnxTextEncoder(TextEncoder):
     """An exported MiniLM or CLIP text tower (``text.onnx``) with its ``tokenizer.json``."""
 
     def __init__(self, folder, spec: dict, *, providers, threads: int | None = None, cache_size: int = 1024):
-        from tokenizers import Tokenizer
-
         super().__init__(cache_size=cache_size)
         folder = Path(folder)
         self.name, self.dim = spec["name"], int(spec["dim"])
         self.max_length = int(spec["max_length"])
-        self.tokenizer = Tokenizer.from_file(str(folder / spec["tokenizer"]))
-        self.tokenizer.enable_truncation(max_length=self.max_length)
-        self.tokenizer.enable_padding(pad_id=int(spec["pad_id"]), pad_token=spec["pad_token"])
-        self.session = session(folder / spec["file"], providers=providers, threads=threads)
+        self.graph = TextGraph(folder / spec["file"], folder / spec["tokenizer"], max_length=self.max_length,
+                               pad_token=spec["pad_token"], pad_id=int(spec["pad_id"]), providers=providers,
+                               threads=threads)
         from .cache_dir import file_fingerprint
 
         # same graph, same settings, same vectors: callers may keep embeddings on disk (idle_face)
         self.cache_key = f"onnx-text|{file_fingerprint(folder / spec['file'])}|{self.max_length}"
 
     def _embed(self, texts: list[str]) -> np.ndarray:
-        out = []
-        for i in range(0, len(texts), TEXT_BATCH):
-            batch = self.tokenizer.encode_batch(texts[i:i + TEXT_BATCH])
-            ids = np.array([e.ids for e in batch], np.int64)
-            mask = np.array([e.attention_mask for e in batch], np.int64)
-            out.append(self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0])
+        out = [self.graph(texts[i:i + TEXT_BATCH]) for i in range(0, len(texts), TEXT_BATCH)]
         return np.concatenate(out).astype(np.float32)
 
 
@@ -302,22 +313,29 @@ def export_folder(bundle_folder, onnx_dir=None) -> Path:
         target = onnx_dir
     else:
         beside = bundle_folder / "onnx"
-        if (beside / MANIFEST).is_file():
-            try:
-                read_manifest(beside, digest=digest)
-                return beside
-            except ValueError as exc:
-                LOG.warning("ignoring %s: %s", beside, exc)
+        if _holds_export(beside, digest, otherwise="ignoring"):
+            return beside
         target = cache_dir() / "onnx" / digest[:16]
-        if (target / MANIFEST).is_file():
-            try:
-                read_manifest(target, digest=digest)
-                return target
-            except ValueError as exc:
-                LOG.warning("exporting again into %s: %s", target, exc)
+        if _holds_export(target, digest, otherwise="exporting again into"):
+            return target
     LOG.info("exporting %s to ONNX in %s (once)", bundle_folder, target)
     export_bundle(bundle_folder, target)
     return target
+
+
+def _holds_export(folder: Path, digest: str, *, otherwise: str) -> bool:
+    """True when ``folder`` holds a sound export of the weights ``digest``; a broken or stale one
+    is logged as "``otherwise`` folder: why" and passed over."""
+    from .onnx_export import MANIFEST, read_manifest
+
+    if not (folder / MANIFEST).is_file():
+        return False
+    try:
+        read_manifest(folder, digest=digest)
+        return True
+    except ValueError as exc:
+        LOG.warning("%s %s: %s", otherwise, folder, exc)
+        return False
 
 
 def load_onnx_bundle(folder, *, device: str = "auto", precision: str = "auto", onnx_dir=None,

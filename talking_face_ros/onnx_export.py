@@ -40,12 +40,14 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import platform
 import warnings
 from pathlib import Path
 
 import numpy as np
+
+from .cache_dir import write_atomically
+from .json_files import read_versioned_json
 
 FORMAT = "talking_face_onnx"
 VERSION = 1
@@ -80,14 +82,7 @@ def read_manifest(folder, *, digest: str | None = None) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"no ONNX export at {folder} ({MANIFEST} missing): run "
                                 f"`talking-face onnx-export BUNDLE --out {folder}`")
-    try:
-        manifest = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a {FORMAT} manifest")
-    if manifest.get("version") != VERSION:
-        raise ValueError(f"{path}: manifest version {manifest.get('version')!r}, this code reads {VERSION}")
+    manifest = read_versioned_json(path, fmt=FORMAT, version=VERSION, what="manifest")
     graphs = manifest.get("graphs")
     if not isinstance(graphs, dict) or not graphs:
         raise ValueError(f"{path}: field 'graphs' must be a non-empty object")
@@ -154,9 +149,7 @@ def export_bundle(bundle, out, *, opset: int = OPSET, encoders: bool = True, thr
         "parity": parity, "exported_with": {"torch": torch.__version__, "python": platform.python_version()},
         "sampling": "argmax only (temperature 0); temperature > 0 runs in PyTorch",
     }
-    tmp = out / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=1))
-    os.replace(tmp, out / MANIFEST)
+    write_atomically(out / MANIFEST, json.dumps(manifest, indent=1).encode())
     return manifest
 
 
@@ -367,32 +360,12 @@ def _export_speech(encoder, out: Path, opset: int, threads: int | None) -> tuple
 
 
 def _export_text(encoder, out: Path, opset: int, threads: int | None) -> tuple[dict, dict | None]:
-    from torch import nn
-
     kind = type(encoder).__name__
     if kind not in ("MiniLMTextEncoder", "ClipTextEncoder"):
         return {"kind": kind, "note": "not exported: no ONNX export for this encoder"}, None
     tokenizer, hf = _text_parts(encoder)
     pooling = "mean" if kind == "MiniLMTextEncoder" else "clip_projection"
-
-    class TextGraph(nn.Module):
-        def __init__(self, model):
-            super().__init__()
-            self.model = model
-
-        def forward(self, input_ids, attention_mask):
-            if pooling == "clip_projection":
-                return self.model(input_ids=input_ids, attention_mask=attention_mask).text_embeds
-            hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-            weight = attention_mask[..., None].to(hidden.dtype)
-            return (hidden * weight).sum(1) / weight.sum(1).clamp(min=1e-9)
-
-    # Two texts of different lengths: the padded one makes the attention-mask path part of the graph.
-    example = tokenizer(["calm and friendly", "furious"], padding=True, return_tensors="pt")
-    dyn = {0: "batch", 1: "tokens"}
-    _export(TextGraph(hf), (example["input_ids"], example["attention_mask"]), out / "text.onnx", opset,
-            ["input_ids", "attention_mask"], ["embedding"],
-            {"input_ids": dyn, "attention_mask": dyn, "embedding": {0: "batch"}})
+    export_text_graph(tokenizer, hf, out / "text.onnx", pooling=pooling, opset=opset)
     if not getattr(tokenizer, "is_fast", False):
         raise ValueError(f"{encoder.name}: its tokenizer has no fast (tokenizers) version to save")
     tokenizer.backend_tokenizer.save(str(out / TOKENIZER_FILE))
@@ -413,17 +386,47 @@ def _export_text(encoder, out: Path, opset: int, threads: int | None) -> tuple[d
     return spec, check
 
 
+def export_text_graph(tokenizer, model, path: Path, *, pooling: str, opset: int = OPSET) -> None:
+    """The transformers text ``model`` as graph ``path``: token ids + attention mask (B, tokens) ->
+    one vector per text (B, dim) before normalisation.
+
+    ``pooling``: "mean" (MiniLM: mean of the token states under the mask) or "clip_projection"
+    (CLIP: its projected end token). The bundle export's ``text.onnx`` and MiniLM's cached export
+    (``encoders.minilm_onnx``) are both made here; ``onnx_backend.TextGraph`` runs them.
+    """
+    from torch import nn
+
+    class TextModel(nn.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask):
+            if pooling == "clip_projection":
+                return self.model(input_ids=input_ids, attention_mask=attention_mask).text_embeds
+            hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            weight = attention_mask[..., None].to(hidden.dtype)
+            return (hidden * weight).sum(1) / weight.sum(1).clamp(min=1e-9)
+
+    # Two texts of different lengths: the padded one makes the attention-mask path part of the graph.
+    example = tokenizer(["calm and friendly", "furious"], padding=True, return_tensors="pt")
+    dyn = {0: "batch", 1: "tokens"}
+    _export(TextModel(model), (example["input_ids"], example["attention_mask"]), Path(path), opset,
+            ["input_ids", "attention_mask"], ["embedding"],
+            {"input_ids": dyn, "attention_mask": dyn, "embedding": {0: "batch"}})
+
+
 def _text_parts(encoder):
     """(fast tokenizer, transformers model) of a MiniLM or CLIP encoder, on the CPU in float32."""
     import torch
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoTokenizer
 
     tokenizer = getattr(encoder, "tokenizer", None)
     model = getattr(encoder, "model", None)
     if type(encoder).__name__ == "MiniLMTextEncoder" and (model is None or tokenizer is None):
-        folder = encoder.folder  # the encoder runs on onnxruntime itself: load the torch parts here
-        tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-        model = AutoModel.from_pretrained(str(folder), local_files_only=True, use_safetensors=True)  # no pickle
+        from .encoders.minilm_onnx import torch_parts
+
+        tokenizer, model = torch_parts(encoder.folder)  # the encoder runs on onnxruntime itself
     if not getattr(tokenizer, "is_fast", False):
         tokenizer = AutoTokenizer.from_pretrained(encoder.source, local_files_only=True, use_fast=True)
     if next(model.parameters()).dtype != torch.float32 or next(model.parameters()).device.type != "cpu":
@@ -469,9 +472,7 @@ def _export(module, args, path: Path, opset: int, inputs, outputs, dynamic_axes)
             torch.onnx.export(module.eval(), args, buffer, input_names=list(inputs), output_names=list(outputs),
                               dynamic_axes=dynamic_axes, opset_version=opset, dynamo=False,
                               do_constant_folding=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(buffer.getvalue())
-    os.replace(tmp, path)
+    write_atomically(path, buffer.getvalue())
 
 
 @contextlib.contextmanager

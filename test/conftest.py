@@ -36,3 +36,24 @@ def quick_discovery():
         del os.environ["FASTDDS_DEFAULT_PROFILES_FILE"]
     else:
         os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = before
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module (use with ``pytest.mark.usefixtures``): small windows on a
+    shared 2-core machine, where two OpenMP threads spin-wait on each other."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def encoders():
+    """The default bundle's real encoders (Moonshine speech, MiniLM text) on the CPU, one set per module."""
+    from talking_face_ros.encoders import build_encoders
+
+    return build_encoders({"speech": {"kind": "moonshine", "device": "cpu"},
+                           "text": {"kind": "minilm", "device": "cpu"}})

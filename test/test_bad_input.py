@@ -24,14 +24,6 @@ FAST = settings(deadline=None, derandomize=True, database=None,
 
 
 @pytest.fixture(scope="module")
-def encoders():
-    from talking_face_ros.encoders import build_encoders
-
-    return build_encoders({"speech": {"kind": "moonshine", "device": "cpu"},
-                           "text": {"kind": "minilm", "device": "cpu"}})
-
-
-@pytest.fixture(scope="module")
 def folder(tmp_path_factory):
     return make_random_bundle(tmp_path_factory.mktemp("bad") / "b", speakers=("us_f1",))
 

@@ -18,6 +18,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
 
 
 def _load(name: str):
@@ -32,15 +33,6 @@ def _load(name: str):
 @pytest.fixture(scope="module")
 def pm():
     return _load("peer_models")
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One thread: tiny ops on a shared 2-core machine otherwise wait on each other's threads."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("name", ["lam", "faceformer", "emotalk"])

@@ -17,14 +17,6 @@ ENCODERS = {"speech": {"kind": "moonshine"}, "text": {"kind": "minilm"}}
 
 
 @pytest.fixture(scope="module")
-def encoders():
-    from talking_face_ros.encoders import build_encoders
-
-    return build_encoders({"speech": {"kind": "moonshine", "device": "cpu"},
-                           "text": {"kind": "minilm", "device": "cpu"}})
-
-
-@pytest.fixture(scope="module")
 def random_folder(tmp_path_factory):
     return make_random_bundle(tmp_path_factory.mktemp("bundle") / "b", speakers=("us_f1", "gb_m2", "sc_f3"))
 

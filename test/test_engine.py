@@ -12,54 +12,14 @@ import torch
 from talking_face_ros.bundle import load_bundle, make_random_bundle
 from talking_face_ros.data.sample import frame_count
 from talking_face_ros.encoders import Encoders
-from talking_face_ros.encoders.base import SpeechEncoder
 from talking_face_ros.engine import Engine, Frame
 from talking_face_ros.features import encode_planned
 
+from engine_fixtures import CheapSpeech  # test/engine_fixtures.py (pytest puts test/ on sys.path)
+
 SR = 16000
 FPS = 30.0
-
-
-class CheapSpeech(SpeechEncoder):
-    """Moonshine's frame grid and size, computed in microseconds: for long runs.
-
-    Each frame is a fixed random projection of its samples' mean, spread and peak plus the mean
-    level of the whole pass, so, as in a transformer, a frame depends on the rest of its pass.
-    """
-
-    name = "cheap"
-    feature_dim = 416
-    frame_stride = 384
-    frame_span = 895
-
-    def __init__(self):
-        self._set_windows(600.0, 0.0, 0.0, 0.0)
-        self.proj = np.random.default_rng(0).standard_normal((4, 416)).astype(np.float32)
-
-    def _encode_window(self, audio):
-        n = self.num_frames(len(audio))
-        idx = np.arange(n)[:, None] * self.frame_stride + np.arange(self.frame_span)[None, :]
-        frames = audio[idx]
-        stats = np.stack([frames.mean(1) * 20, frames.std(1) * 5, np.abs(frames).max(1) * 3,
-                          np.full(n, np.abs(audio).mean() * 10)], axis=1)
-        return np.tanh(stats @ self.proj).astype(np.float32)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Small windows on a shared 2-core machine: one thread avoids OpenMP spin-waiting."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def encoders():
-    from talking_face_ros.encoders import build_encoders
-
-    return build_encoders({"speech": {"kind": "moonshine", "device": "cpu"},
-                           "text": {"kind": "minilm", "device": "cpu"}})
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 it is given, nothing but the documented ValueError escapes, and its frames stay whole.
 
 Thousands of examples have to run in seconds, so the speech encoder is the cheap stand-in of
-test_engine (Moonshine's frame grid, microseconds per pass) and the text encoder is MiniLM's
+engine_fixtures (Moonshine's frame grid, microseconds per pass) and the text encoder is MiniLM's
 own tokenizer, the part that meets the raw text, with a fixed random table in place of the
 transformer. The network is a tiny random bundle. test_bad_input runs the real encoders on
 the hardest cases.
@@ -15,7 +15,6 @@ import warnings
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -26,11 +25,12 @@ from talking_face_ros.encoders import Encoders
 from talking_face_ros.encoders.base import TextEncoder
 from talking_face_ros.engine import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, Engine
 
-from test_engine import CheapSpeech  # noqa: E402  (pytest puts test/ on sys.path)
+from engine_fixtures import CheapSpeech  # test/engine_fixtures.py (pytest puts test/ on sys.path)
 
 # derandomize: the same examples on every run, so CI is stable; no example database on disk.
 FUZZ = settings(max_examples=1000, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
 
 
 class TokenizerText(TextEncoder):
@@ -51,14 +51,6 @@ class TokenizerText(TextEncoder):
     def _embed(self, texts):
         ids = self.tokenizer(texts, truncation=True, max_length=256)["input_ids"]
         return np.stack([self.table[row].mean(axis=0) for row in ids]).astype(np.float32)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -8,17 +8,16 @@ while its executor publishes frames. No exception may escape, the engine worker 
 no error, /diagnostics must count exactly what the messages' contract says is bad, and the
 face must go on: frames keep coming, and a proper utterance afterwards is animated.
 
-The node runs the tiny random bundle. Its Moonshine encoder is swapped for test_engine's cheap
-stand-in before the worker starts: the fuzz opens and closes hundreds of utterances, and a real
-encoder pass at each end would take minutes; everything between the callbacks and the frames
-is the node's own code. test_node_inprocess covers the real encoder end to end.
+The node runs the tiny random bundle. Its Moonshine encoder is swapped for the cheap stand-in
+of engine_fixtures before the worker starts: the fuzz opens and closes hundreds of utterances,
+and a real encoder pass at each end would take minutes; everything between the callbacks and
+the frames is the node's own code. test_node_inprocess covers the real encoder end to end.
 """
 from __future__ import annotations
 
 import array
 import dataclasses
 import os
-import threading
 import time
 from collections import deque
 
@@ -30,14 +29,14 @@ from hypothesis import strategies as st
 rclpy = pytest.importorskip("rclpy", reason="rclpy not installed (scripts/build_ros.sh)")
 msgs = pytest.importorskip("talking_face_ros.msg", reason="messages not built: scripts/build_ros.sh")
 
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 
 from talking_face_ros.emotions import clean_text  # noqa: E402
 from talking_face_ros.face_timeline import MAX_RATE, MIN_RATE, NS  # noqa: E402
 
-from test_engine import CheapSpeech  # noqa: E402  (pytest puts test/ on sys.path)
+from engine_fixtures import CheapSpeech  # noqa: E402  (pytest puts test/ on sys.path)
+from node_fixtures import NodeUnderTest, wait_for  # noqa: E402
 
 NAMESPACE = f"/fuzz_face_{os.getpid()}"
 FUZZ = settings(max_examples=1000, deadline=None, derandomize=True, database=None,
@@ -45,45 +44,23 @@ FUZZ = settings(max_examples=1000, deadline=None, derandomize=True, database=Non
                                        HealthCheck.function_scoped_fixture])
 
 
-def wait_for(condition, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
-        time.sleep(0.02)
-
-
-class Face:
+class Face(NodeUnderTest):
     """The node under test beside a recorder of its frames, spun in a background thread."""
 
     def __init__(self, folder):
-        from rclpy.qos import QoSProfile, ReliabilityPolicy
-
         from talking_face_ros.bundle import load_bundle
         from talking_face_ros.encoders import Encoders
         from talking_face_ros.engine import Engine
-        from talking_face_ros.nodes.talking_face_node import TalkingFaceNode
 
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        overrides = [Parameter("model", value=str(folder)), Parameter("device", value="cpu"),
-                     Parameter("delay_margin", value=1.5), Parameter("max_queue", value=600.0),
-                     Parameter("max_clock_offset", value=5.0), Parameter("utterance_timeout", value=0.3)]
-        self.node = TalkingFaceNode(context=self.context, namespace=NAMESPACE, parameter_overrides=overrides)
+        super().__init__(folder, namespace=NAMESPACE, tester="recorder",
+                         parameters={"delay_margin": 1.5, "max_queue": 600.0, "max_clock_offset": 5.0,
+                                     "utterance_timeout": 0.3})
         real = self.node.engine
         cheap = load_bundle(folder, device="cpu", encoders=Encoders(CheapSpeech(), real.bundle.encoders.text))
         self.node.engine = Engine(cheap, emotion_blend_s=real.emotion_blend_s)
         assert self.node.engine.latency_s == real.latency_s  # the same plan: the node's delay still fits
         self.node.engine.set_emotion(self.node.default_emotion)
-        self.recorder = rclpy.create_node("recorder", namespace=NAMESPACE, context=self.context)
-        self.frames = []
-        self.recorder.create_subscription(msgs.BlendshapeFrame, "blendshapes", self.frames.append,
-                                          QoSProfile(depth=300, reliability=ReliabilityPolicy.RELIABLE))
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self.executor.add_node(self.recorder)
-        self.spinner = threading.Thread(target=self.executor.spin, daemon=True)
-        self.spinner.start()
+        self.spin()
         wait_for(lambda: self.frames, 20.0, "the first frame")
 
     def counts(self):
@@ -93,14 +70,6 @@ class Face:
         """Until the worker has taken every message and applied the newest emotion."""
         wait_for(lambda: self.node._work.empty() and self.node._emotion_next is None, 60.0, "the worker")
         time.sleep(0.2)  # the last item taken may still be in work
-
-    def close(self):
-        self.executor.shutdown()
-        self.spinner.join(timeout=5.0)
-        self.node.close()
-        self.node.destroy_node()
-        self.recorder.destroy_node()
-        rclpy.shutdown(context=self.context)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import array
 import os
-import threading
 import time
 from pathlib import Path
 
@@ -20,57 +19,36 @@ rclpy = pytest.importorskip("rclpy", reason="rclpy not installed (scripts/build_
 msgs = pytest.importorskip("talking_face_ros.msg", reason="messages not built: scripts/build_ros.sh")
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
-from rclpy.parameter import Parameter  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 
 from talking_face_ros.arkit import ARKIT_NAMES, INDEX  # noqa: E402
 from talking_face_ros.face_timeline import ENGINE_RATE, NS  # noqa: E402
 
+from node_fixtures import NodeUnderTest, wait_for  # noqa: E402  (pytest puts test/ on sys.path)
+
 REPO = Path(__file__).resolve().parents[1]
 NAMESPACE = f"/test_face_{os.getpid()}"  # other test runs on this machine share the DDS domain
-
-
-def wait_for(condition, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def stamp_ns(frame) -> int:
     return frame.header.stamp.sec * NS + frame.header.stamp.nanosec
 
 
-class Session:
+class Session(NodeUnderTest):
     """The node under test, a test node with its publishers, and everything received."""
 
     def __init__(self, folder: Path):
-        from rclpy.qos import QoSProfile, ReliabilityPolicy
+        from talking_face_ros.nodes.talking_face_node import AUDIO_QOS, EMOTION_QOS
 
-        from talking_face_ros.nodes.talking_face_node import AUDIO_QOS, EMOTION_QOS, TalkingFaceNode
-
-        # A recorder: reliable and deep, so that a stall of this busy test process loses nothing.
-        recorder = QoSProfile(depth=300, reliability=ReliabilityPolicy.RELIABLE)
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        overrides = [Parameter("model", value=str(folder)), Parameter("device", value="cpu"),
-                     Parameter("speech_blend_s", value=0.0),  # speech frames exactly as the engine made them
-                     Parameter("delay_margin", value=1.5),  # a shared 2-core machine: keep frames on time
-                     Parameter("max_gap", value=0.5)]
-        self.node = TalkingFaceNode(context=self.context, namespace=NAMESPACE, parameter_overrides=overrides)
-        self.tester = rclpy.create_node("tester", namespace=NAMESPACE, context=self.context)
-        self.frames, self.diagnostics = [], []
-        self.tester.create_subscription(msgs.BlendshapeFrame, "blendshapes", self.frames.append, recorder)
+        super().__init__(folder, namespace=NAMESPACE, tester="tester",
+                         parameters={"speech_blend_s": 0.0,  # speech frames exactly as the engine made them
+                                     "delay_margin": 1.5,  # a shared 2-core machine: keep frames on time
+                                     "max_gap": 0.5})
+        self.diagnostics = []
         self.tester.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
         self.audio = self.tester.create_publisher(msgs.AudioChunk, "audio", AUDIO_QOS)
         self.emotion = self.tester.create_publisher(String, "emotion", EMOTION_QOS)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self.executor.add_node(self.tester)
-        self.spinner = threading.Thread(target=self.executor.spin, daemon=True)
-        self.spinner.start()
+        self.spin()
         wait_for(lambda: self.audio.get_subscription_count() and self.emotion.get_subscription_count()
                  and self.frames, 10.0, "the node's subscriptions and first frame")
         self.sequence = 0
@@ -113,14 +91,6 @@ class Session:
             return speech and any(f.frame_index > speech[-1].frame_index and not f.speaking for f in self.frames)
         wait_for(done, timeout_s, f"the frames of utterance {utterance}")
         return self.speech_frames(utterance)
-
-    def close(self):
-        self.executor.shutdown()
-        self.spinner.join(timeout=5.0)
-        self.node.close()
-        self.node.destroy_node()
-        self.tester.destroy_node()
-        rclpy.shutdown(context=self.context)
 
 
 @pytest.fixture(scope="module")

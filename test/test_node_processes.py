@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +26,8 @@ from std_msgs.msg import String  # noqa: E402
 
 from talking_face_ros.data.sample import frame_count  # noqa: E402
 from talking_face_ros.face_timeline import ENGINE_RATE, NS  # noqa: E402
+
+from node_fixtures import wait_for  # noqa: E402  (pytest puts test/ on sys.path)
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.prefix) / "lib" / "talking_face_ros"
@@ -76,14 +77,6 @@ class Process:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             raise
-
-
-def wait_for(condition, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def stamp_ns(msg) -> int:

@@ -26,16 +26,10 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 
 from talking_face_ros.face_timeline import ENGINE_RATE, NS  # noqa: E402
 
+from node_fixtures import wait_for  # noqa: E402  (pytest puts test/ on sys.path)
+
 pytestmark = pytest.mark.usefixtures("quick_discovery")
 PREFIX = f"/streams_{os.getpid()}"  # other test runs on this machine share the DDS domain
-
-
-def wait_for(condition, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def voiced(seconds: float, f0: float, seed: int) -> np.ndarray:

@@ -24,14 +24,7 @@ from talking_face_ros.onnx_export import MANIFEST, export_bundle, model_digest, 
 
 BOUND = 1e-4  # most |onnxruntime - PyTorch| accepted on the 52 weights (fp32 on the CPU)
 SR = 16000
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
 
 
 @pytest.fixture(scope="module")

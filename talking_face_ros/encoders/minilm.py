@@ -16,7 +16,7 @@ import numpy as np
 
 from .base import TextEncoder, resolve_torch_device
 from .hub import load_pretrained
-from .minilm_onnx import OnnxMiniLM, onnx_path_for, prepare
+from .minilm_onnx import onnx_path_for, prepare, weights_fingerprint
 
 
 def minilm_model_path() -> Path:
@@ -57,8 +57,11 @@ class MiniLMTextEncoder(TextEncoder):
         self.cache_key = self.key_for(folder, self.max_length)
         self._onnx = None
         if runtime == "onnx" or (runtime == "auto" and self.device == "cpu" and onnx_path_for(folder).is_file()):
-            self._onnx = OnnxMiniLM(folder, prepare(folder), max_length=self.max_length)
-            self.runtime, self.dim = "onnx", self._onnx.dim
+            from ..onnx_backend import TextGraph
+
+            self._onnx = TextGraph(prepare(folder), folder / "tokenizer.json", max_length=self.max_length,
+                                   pad_token="[PAD]", providers=["CPUExecutionProvider"], threads=1)
+            self.runtime, self.dim = "onnx", int(json.loads((folder / "config.json").read_text())["hidden_size"])
             return
         from transformers import AutoModel, AutoTokenizer
 
@@ -75,8 +78,12 @@ class MiniLMTextEncoder(TextEncoder):
 
     @staticmethod
     def key_for(folder: Path, max_length: int) -> str:
-        """The cache key: same weights and token limit give the same vectors, whichever runtime."""
-        return f"minilm|{onnx_path_for(folder).stem}|{int(max_length)}"
+        """The cache key: same weights and token limit give the same vectors, whichever runtime.
+
+        The string is the one earlier versions made from the export's file name, so the phrasing
+        embeddings cached then (idle_face) stay valid.
+        """
+        return f"minilm|minilm-{weights_fingerprint(folder)}|{int(max_length)}"
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         if self._onnx is not None:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..ort_session import session_options
 from .base import SpeechEncoder
 
 FRAME_STRIDE = 64 * 3 * 2  # product of the three convolution strides
@@ -94,15 +95,7 @@ class MoonshineEncoder(SpeechEncoder):
         self.model_path = Path(model_path) if model_path is not None else moonshine_model_path()
         if not self.model_path.is_file():
             raise ValueError(f"Moonshine encoder: model file {self.model_path} not found")
-        options = ort.SessionOptions()
-        if threads is not None:
-            if threads < 1:
-                raise ValueError(f"threads must be >= 1 or None, got {threads}")
-            options.intra_op_num_threads = int(threads)
-            options.inter_op_num_threads = 1
-        # Idle pool threads sleep instead of spinning: a robot's CPU is shared, and spinning
-        # workers starved everything else on a loaded 2-core machine (bench/peers.py).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options = session_options(threads)
         self.providers = onnx_providers(device)
         self.session = ort.InferenceSession(str(self.model_path), options, providers=self.providers)
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()

@@ -1,0 +1,61 @@
+"""Helpers for the tests that run talking_face_node with real rclpy (imported by the tests; pytest
+puts test/ on sys.path). rclpy and the messages are imported on use: the tests skip without them."""
+from __future__ import annotations
+
+import threading
+import time
+
+
+def wait_for(condition, timeout_s: float, what: str):
+    """Poll ``condition`` every 20 ms until it is true; fail the test after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
+        time.sleep(0.02)
+
+
+class NodeUnderTest:
+    """talking_face_node beside a test node (``tester``) in their own rclpy context, both spun by one
+    executor in a background thread once ``spin`` is called; ``frames`` records every frame published.
+
+    Between construction and ``spin`` a test adds its own topics to ``tester`` or swaps the node's engine.
+    """
+
+    def __init__(self, folder, *, namespace: str, tester: str, parameters: dict):
+        import rclpy
+        from rclpy.parameter import Parameter
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+        from talking_face_ros.msg import BlendshapeFrame
+        from talking_face_ros.nodes.talking_face_node import TalkingFaceNode
+
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        overrides = [Parameter(name, value=value)
+                     for name, value in {"model": str(folder), "device": "cpu", **parameters}.items()]
+        self.node = TalkingFaceNode(context=self.context, namespace=namespace, parameter_overrides=overrides)
+        self.tester = rclpy.create_node(tester, namespace=namespace, context=self.context)
+        self.frames = []
+        # Reliable and deep, so that a stall of this busy test process loses nothing.
+        self.tester.create_subscription(BlendshapeFrame, "blendshapes", self.frames.append,
+                                        QoSProfile(depth=300, reliability=ReliabilityPolicy.RELIABLE))
+
+    def spin(self):
+        from rclpy.executors import SingleThreadedExecutor
+
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.executor.add_node(self.tester)
+        self.spinner = threading.Thread(target=self.executor.spin, daemon=True)
+        self.spinner.start()
+
+    def close(self):
+        import rclpy
+
+        self.executor.shutdown()
+        self.spinner.join(timeout=5.0)
+        self.node.close()
+        self.node.destroy_node()
+        self.tester.destroy_node()
+        rclpy.shutdown(context=self.context)
