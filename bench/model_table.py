@@ -83,8 +83,10 @@ def main() -> int:
             results[name] = (label, _row_metrics(metrics))
             continue
         pred = run_dir / "test_predictions"
+        # A regression model has no codes to sample: its MEE / CE / Diversity cells stay empty.
+        samples = 0 if name == "regression" else args.samples
         cmd = [exe, "animate", "--model", str(bundle), "--corpus", str(args.corpus), "--split", "test",
-               "--out-dir", str(pred), "--samples", str(args.samples)]
+               "--out-dir", str(pred), "--samples", str(samples)]
         run(cmd + (["--limit", str(args.limit)] if args.limit else []))
         run([exe, "evaluate", "--corpus", str(args.corpus), "--pred", str(pred), "--out", str(run_dir / "eval")]
             + (["--limit", str(args.limit)] if args.limit else []))
