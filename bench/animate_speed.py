@@ -57,7 +57,7 @@ def timed(fn, repeats: int) -> tuple[float, float]:
 
 
 def pick_model(args, tmp: Path) -> tuple[Path, str]:
-    from talking_face_ros.bundle import make_random_bundle
+    from talking_face_ros.bundle import make_random_bundle, random_bundle_of_config
     from talking_face_ros.commands.animate import DEFAULT_MODEL
 
     if args.model is not None:
@@ -69,24 +69,6 @@ def pick_model(args, tmp: Path) -> tuple[Path, str]:
     small = bool(args.small)
     return (make_random_bundle(tmp / "random", small=small, speakers=tuple(f"v{i}" for i in range(18))),
             "random weights, " + ("tiny test network" if small else "default network sizes, live lookahead"))
-
-
-def random_bundle_of_config(config: Path, folder: Path) -> Path:
-    """The network a training config builds, untrained, as a bundle (18 speakers like the 2 h corpus)."""
-    from talking_face_ros import train
-    from talking_face_ros.bundle import save_bundle
-    from talking_face_ros.features import ChunkPlan
-
-    cfg = train.load_config(config)
-    dims = dict(num_speakers=18, speech_dim=416, text_dim=384)
-    if cfg["encoders"].get("speech", {}).get("kind", "moonshine") != "moonshine":
-        raise SystemExit(f"{config}: this benchmark builds Moonshine + MiniLM bundles only")
-    if cfg["model"] == "predictor":
-        model = train.build_model(cfg, "predictor", vqvae=train.build_model(cfg, "vqvae", **dims), **dims)
-    else:
-        model = train.build_model(cfg, "regression", **dims)
-    return save_bundle(folder, model.eval(), encoders_cfg=cfg["encoders"], plan=ChunkPlan(**cfg["plan"]),
-                       fps=30.0, identities=["default"] + [f"v{i}" for i in range(18)])
 
 
 def main() -> None:

@@ -69,7 +69,7 @@ def utterances(seconds: float) -> list[np.ndarray]:
 
 
 def pick_model(args, tmp: Path) -> tuple[Path, str]:
-    from talking_face_ros.bundle import make_random_bundle
+    from talking_face_ros.bundle import make_random_bundle, random_bundle_of_config
 
     default = REPO / "talking_face_ros" / "assets" / "default_model"
     if args.model is not None:
@@ -82,32 +82,12 @@ def pick_model(args, tmp: Path) -> tuple[Path, str]:
     return random_bundle_of_config(config, tmp / "config"), f"random weights of {config.name}"
 
 
-def random_bundle_of_config(config: Path, folder: Path) -> Path:
-    """The network a training config builds, untrained, as a bundle (18 speakers like the 2 h corpus)."""
-    from talking_face_ros import train
-    from talking_face_ros.bundle import save_bundle
-    from talking_face_ros.features import ChunkPlan
-
-    cfg = train.load_config(config)
-    dims = dict(num_speakers=18, speech_dim=416, text_dim=384)
-    if cfg["model"] == "predictor":
-        model = train.build_model(cfg, "predictor", vqvae=train.build_model(cfg, "vqvae", **dims), **dims)
-    else:
-        model = train.build_model(cfg, "regression", **dims)
-    return save_bundle(folder, model.eval(), encoders_cfg=cfg["encoders"], plan=ChunkPlan(**cfg["plan"]),
-                       fps=30.0, identities=["default"] + [f"v{i}" for i in range(18)])
-
-
 def proc_status(pid: int) -> dict:
-    """VmRSS / VmHWM (MB) and CPU seconds of a process, from /proc."""
-    out = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            out[key] = int(value.split()[0]) / 1024
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    out["cpu_s"] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return out
+    """VmRSS / VmHWM (MB) and CPU seconds of a process."""
+    from talking_face_ros.child_process import proc_cpu_s, proc_memory_mb
+
+    rss, hwm = proc_memory_mb(pid)
+    return {"VmRSS": rss, "VmHWM": hwm, "cpu_s": proc_cpu_s(pid)}
 
 
 def pct(values, q) -> float:

@@ -236,27 +236,21 @@ def build_system(name: str, *, device: str, threads: int, tiny: bool, workdir: P
 def w2v_clip_bundle(folder: Path, *, tiny: bool) -> Path:
     """A bundle of config/train_wav2vec2_clip.yaml's network with random weights, next to random
     full-size wav2vec2-base and CLIP ViT-B/32 folders (hub layout), 18 speakers like the corpus."""
-    from talking_face_ros import train
-    from talking_face_ros.bundle import save_bundle
+    from transformers import AutoConfig
+
+    from talking_face_ros.bundle import random_bundle_of_config
     from talking_face_ros.corpus.emotion_text import EMOTION_PROMPTS
     from talking_face_ros.encoders.testing import save_random_clip, save_random_wav2vec2
-    from talking_face_ros.features import ChunkPlan
 
     if (folder / "bundle" / "bundle.json").is_file():
         return folder / "bundle"
-    cfg = train.load_config(REPO_DIR / "config" / "train_wav2vec2_clip.yaml")
     w2v = save_random_wav2vec2(folder / "wav2vec2", full_size=not tiny)
     words = " ".join(EMOTION_PROMPTS.values()).replace(",", " ").split() + ["neutral"]
     clip = save_random_clip(folder / "clip", words, full_size=not tiny)
-    from transformers import AutoConfig
-
-    speech_dim = AutoConfig.from_pretrained(w2v).hidden_size
-    text_dim = AutoConfig.from_pretrained(clip).projection_dim
-    dims = dict(num_speakers=18, speech_dim=speech_dim, text_dim=text_dim)
-    model = train.build_model(cfg, "predictor", vqvae=train.build_model(cfg, "vqvae", **dims), **dims)
     encoders = {"speech": {"kind": "wav2vec2", "model": str(w2v)}, "text": {"kind": "clip", "model": str(clip)}}
-    return save_bundle(folder / "bundle", model.eval(), encoders_cfg=encoders, plan=ChunkPlan(**cfg["plan"]),
-                       fps=30.0, identities=["default"] + [f"v{i}" for i in range(18)])
+    return random_bundle_of_config(REPO_DIR / "config" / "train_wav2vec2_clip.yaml", folder / "bundle",
+                                   encoders=encoders, speech_dim=AutoConfig.from_pretrained(w2v).hidden_size,
+                                   text_dim=AutoConfig.from_pretrained(clip).projection_dim)
 
 
 # --------------------------------------------------------------------------------------- measurements

@@ -238,6 +238,32 @@ def load_bundle(folder, *, device: str = "auto", encoder_options: dict | None = 
                   meta=meta, folder=folder, precision=dtype)
 
 
+def random_bundle_of_config(config, folder, *, encoders: dict | None = None, speech_dim: int = 416,
+                            text_dim: int = 384, speakers: int = 18) -> Path:
+    """The network a training config builds, untrained, saved as a bundle with ``speakers`` voices.
+
+    For benchmarks of configs nobody trained here (random weights cost what trained ones cost).
+    ``encoders``: the bundle's encoder config with the matching ``speech_dim`` / ``text_dim``;
+    None takes the config's own, which must then be the offline Moonshine + MiniLM (416 / 384).
+    """
+    from . import train
+    from .features import ChunkPlan
+
+    cfg = train.load_config(config)
+    if encoders is None:
+        encoders = cfg["encoders"]
+        kinds = (encoders.get("speech", {}).get("kind", "moonshine"), encoders.get("text", {}).get("kind", "minilm"))
+        if kinds != ("moonshine", "minilm"):
+            raise ValueError(f"{config}: encoders {kinds}: pass encoders= with their feature sizes")
+    dims = dict(num_speakers=speakers, speech_dim=speech_dim, text_dim=text_dim)
+    if cfg["model"] == "predictor":
+        model = train.build_model(cfg, "predictor", vqvae=train.build_model(cfg, "vqvae", **dims), **dims)
+    else:
+        model = train.build_model(cfg, "regression", **dims)
+    return save_bundle(folder, model.eval(), encoders_cfg=encoders, plan=ChunkPlan(**cfg["plan"]), fps=30.0,
+                       identities=["default"] + [f"v{i}" for i in range(speakers)])
+
+
 def make_random_bundle(folder, *, small: bool = True, kind: str = "predictor", speakers=("v1", "v2"),
                        seed: int = 0, plan: ChunkPlan | None = None, fps: float = 30.0,
                        speech_dim: int = 416, text_dim: int = 384) -> Path:

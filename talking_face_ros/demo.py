@@ -14,7 +14,6 @@ made by :func:`write_sample`.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -26,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .arkit import ARKIT_NAMES
+from .child_process import Child
 from .cli import UserError
 from .paths import ASSETS_DIR, DEFAULT_MODEL_DIR, REPO_DIR
 
@@ -139,45 +139,6 @@ def _environment(values: dict[str, str]):
 
 # ---------------------------------------------------------------------------------------------
 # Child processes and the recorder
-
-
-class Child:
-    """A node process whose merged stdout + stderr is collected line by line."""
-
-    def __init__(self, args, env: dict[str, str]):
-        self.args = [str(a) for a in args]
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     env={**os.environ, **env, "PYTHONUNBUFFERED": "1"})
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        with self.proc.stdout:
-            for line in self.proc.stdout:
-                self.lines.append(line.rstrip())
-
-    @property
-    def name(self) -> str:
-        return Path(self.args[0]).name
-
-    def output(self) -> str:
-        self._reader.join(timeout=1.0)  # the rest of the output of an ended process
-        return "\n".join(self.lines) or "(no output)"
-
-    def find_line(self, text: str) -> str | None:
-        return next((line for line in list(self.lines) if text in line), None)
-
-    def stop(self, *, sig=signal.SIGINT, timeout_s: float = STOP_TIMEOUT_S) -> int | None:
-        """Signal and wait; the exit status, or None after killing a process that would not stop."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            return None
 
 
 def _stamp(msg) -> int:
@@ -356,14 +317,15 @@ def run_demo(*, wav: Path = SAMPLE_WAV, emotion: str = DEFAULT_EMOTION, model: P
     node = publisher = None
     try:
         node = Child([node_exe, "--ros-args", "--params-file", config_file("talking_face.yaml"),
-                      "-p", f"model:={model}", "-p", "threads:=1", "-r", f"__ns:={namespace}"], env)
+                      "-p", f"model:={model}", "-p", "threads:=1", "-r", f"__ns:={namespace}"],
+                     env={**os.environ, **env})
         if not wait_until(lambda: node.find_line("]: ready in ") or node.proc.poll() is not None, READY_TIMEOUT_S):
             raise DemoError(f"talking_face_node was not ready after {READY_TIMEOUT_S:g} s; its output:\n"
                             f"{node.output()}")
         ready = node.find_line("]: ready in ")
         if ready is None:
             raise DemoError(f"talking_face_node exited with status {node.proc.poll()}; its output:\n{node.output()}")
-        ready = ready.split("]: ", 1)[1]
+        ready = ready[1].split("]: ", 1)[1]
         log(f"node {ready}")
 
         # Some face at rest before the speech (and proof that the recorder hears the node).
@@ -377,7 +339,7 @@ def run_demo(*, wav: Path = SAMPLE_WAV, emotion: str = DEFAULT_EMOTION, model: P
 
         log(f"publishing {wav} ({duration_s:.2f} s) on {namespace}/audio with emotion {emotion!r}")
         publisher = Child([publisher_exe, wav, "--emotion", emotion, "--wait", "30", "--subscribers", "2",
-                           "--ros-args", "-r", f"__ns:={namespace}"], env)
+                           "--ros-args", "-r", f"__ns:={namespace}"], env={**os.environ, **env})
         try:
             status = publisher.proc.wait(duration_s + 60.0)
         except subprocess.TimeoutExpired:
@@ -405,9 +367,9 @@ def run_demo(*, wav: Path = SAMPLE_WAV, emotion: str = DEFAULT_EMOTION, model: P
             raise DemoError(f"the node did not publish the utterance's frames within 60 s; its output:\n"
                             f"{node.output()}")
     finally:
-        node_exit = node.stop() if node is not None else None
+        node_exit = node.stop(timeout_s=STOP_TIMEOUT_S) if node is not None else None
         if publisher is not None and publisher.proc.poll() is None:
-            publisher.stop()
+            publisher.stop(timeout_s=STOP_TIMEOUT_S)
         recorder.close()
     log(f"node stopped with SIGINT: {'exit 0' if node_exit == 0 else f'status {node_exit}'}")
 
@@ -416,7 +378,7 @@ def run_demo(*, wav: Path = SAMPLE_WAV, emotion: str = DEFAULT_EMOTION, model: P
     result = write_outputs(rec, part, utterance_id=utterance_id, pcm=pcm, rate=rate,
                            first_sample_ns=first_sample_ns, out=Path(out), size=size, video=video, log=log)
     result.node_exit, result.ready_line = node_exit, ready
-    result.warnings = [line for line in node.lines if "[WARN]" in line or "[ERROR]" in line]
+    result.warnings = [line for line in node.text_lines() if "[WARN]" in line or "[ERROR]" in line]
     return result
 
 

@@ -297,10 +297,13 @@ class EmotionLabels:
         return emb
 
 
-def phrasings_cache_path(encoder_key: str, texts: list[str]):
-    """Where EmotionLabels keeps the embeddings of ``texts`` made by the encoder with ``encoder_key``."""
+def phrasings_cache_path(encoder_key: str, texts: list[str] | None = None):
+    """Where EmotionLabels keeps the embeddings of ``texts`` (default: the labelled phrasings) made
+    by the encoder with ``encoder_key``."""
     from .cache_dir import cache_dir, text_digest
 
+    if texts is None:
+        texts = [t for t, _, _ in all_labelled(split="all")]
     return cache_dir() / f"phrasings-{text_digest(encoder_key, *texts)}.npy"
 
 

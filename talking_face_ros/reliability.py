@@ -43,7 +43,6 @@ from __future__ import annotations
 import array
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -54,6 +53,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .child_process import Child, proc_cpu_s, proc_memory_mb
 from .paths import ASSETS_DIR, DEFAULT_MODEL_DIR, REPO_DIR
 
 NS = 1_000_000_000
@@ -115,75 +115,6 @@ def child_env() -> dict:
     return env
 
 
-def proc_memory_mb(pid: int) -> tuple[float, float]:
-    """(VmRSS, VmHWM) of a process in MB, from /proc."""
-    values = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            values[key] = int(value.split()[0]) / 1024
-    return values["VmRSS"], values["VmHWM"]
-
-
-def proc_cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-class Child:
-    """A process whose merged output is kept line by line (the last 5000), each with its arrival time."""
-
-    def __init__(self, args, *, name: str):
-        self.name = name
-        self.started = time.monotonic()
-        self.proc = subprocess.Popen([str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True, env=child_env())
-        self.lines: deque[tuple[float, str]] = deque(maxlen=5000)
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self):
-        with self.proc.stdout:
-            for line in self.proc.stdout:
-                self.lines.append((time.monotonic(), line.rstrip()))
-
-    def output(self, last: int = 30) -> str:
-        return "\n".join(line for _, line in list(self.lines)[-last:])
-
-    def wait_line(self, text: str, timeout_s: float) -> tuple[float, str]:
-        """(arrival time, line) of the first line containing ``text``; RuntimeError on timeout or exit."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            for t, line in list(self.lines):
-                if text in line:
-                    return t, line
-            if self.proc.poll() is not None:
-                time.sleep(0.1)  # let the reader take the last lines
-                if not any(text in line for _, line in list(self.lines)):
-                    raise RuntimeError(f"{self.name} exited with status {self.proc.returncode} before "
-                                       f"{text!r}:\n{self.output()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name}: no {text!r} within {timeout_s:g} s:\n{self.output()}")
-            time.sleep(0.02)
-
-    def signal_and_wait(self, sig, timeout_s: float = 30.0) -> tuple[int | None, float]:
-        """Send ``sig``; (exit status or None if it did not end, seconds from the signal to the exit)."""
-        t0 = time.monotonic()
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            status = self.proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            return None, time.monotonic() - t0
-        return status, time.monotonic() - t0
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-
 class NodeProcess(Child):
     """The installed talking_face_node with the package's parameter file, in its own namespace."""
 
@@ -197,7 +128,7 @@ class NodeProcess(Child):
             args += ["--params-file", params]
         args += ["-p", f"model:={options.model_dir}", "-p", "device:=cpu", "-p", f"threads:={options.threads}",
                  "-p", f"max_queue:={float(options.max_queue)}", "-r", f"__ns:={namespace}"]
-        super().__init__(args, name=name)
+        super().__init__(args, name=name, env=child_env())
 
     def wait_ready(self, timeout_s: float = 180.0) -> float:
         """Seconds from the process start to its "ready" line."""
@@ -649,7 +580,7 @@ def publisher_restart(node: NodeProcess, driver: Driver, options: Options) -> Re
     driver.frames.keep(True)
     children = []
     try:
-        first = Child(args, name="wav_publisher")
+        first = Child(args, name="wav_publisher", env=child_env())
         children.append(first)
         t_chunk = wait_for(lambda: next((t for t, s, _ in list(driver.audio_seen) if s == "restarted"), None),
                            90.0, "the first publisher's audio")
@@ -671,7 +602,7 @@ def publisher_restart(node: NodeProcess, driver: Driver, options: Options) -> Re
         t_rest = wait_for(rested, 30.0, "the face at rest after the kill")
 
         t_start = time.monotonic()
-        second = Child(args, name="wav_publisher")
+        second = Child(args, name="wav_publisher", env=child_env())
         children.append(second)
         t_chunk2 = wait_for(lambda: next((t for t, s, q in list(driver.audio_seen)
                                           if s == "restarted" and t > t_start and q == 0), None),
@@ -705,7 +636,7 @@ def subscriber_restart(node: NodeProcess, driver: Driver, options: Options) -> R
     code = "import sys; from talking_face_ros.reliability import subscriber_main; subscriber_main(sys.argv[1])"
     times, statuses = [], []
     for attempt in range(2):
-        child = Child([sys.executable, "-c", code, driver.namespace], name="subscriber")
+        child = Child([sys.executable, "-c", code, driver.namespace], name="subscriber", env=child_env())
         try:
             _, line = child.wait_line("subscribed", 90.0)
             subscribed = float(line.split()[1])

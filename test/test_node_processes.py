@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -24,6 +23,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E
 from scipy.io import wavfile  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 
+from talking_face_ros.child_process import Child  # noqa: E402
 from talking_face_ros.data.sample import frame_count  # noqa: E402
 from talking_face_ros.face_timeline import ENGINE_RATE, NS  # noqa: E402
 
@@ -46,37 +46,9 @@ def env():
     return e
 
 
-class Process:
-    """A child process whose merged output is collected line by line."""
-
-    def __init__(self, *args):
-        self.proc = subprocess.Popen([str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True, env=env())
-        self.lines: list[str] = []
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self):
-        with self.proc.stdout:  # closed at the end of the output
-            for line in self.proc.stdout:
-                self.lines.append(line.rstrip())
-
-    def output(self) -> str:
-        return "\n".join(self.lines)
-
-    def wait_line(self, text: str, timeout_s: float):
-        wait_for(lambda: any(text in line for line in self.lines) or self.proc.poll() is not None,
-                 timeout_s, f"{text!r} from {self.proc.args[0]}")
-        assert any(text in line for line in self.lines), f"process ended:\n{self.output()}"
-
-    def stop(self, sig=signal.SIGTERM, timeout_s: float = 15.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            raise
+def start_process(*args) -> Child:
+    """An installed executable with local discovery, its output collected."""
+    return Child(args, env=env())
 
 
 def stamp_ns(msg) -> int:
@@ -108,10 +80,10 @@ def graph(quick_discovery):
 
 
 def test_a_bad_parameter_exits_with_one_clear_line(tmp_path):
-    p = Process(BIN / "talking_face_node", "--ros-args", "--params-file", REPO / "config" / "talking_face.yaml",
-                "-p", "fps:=500.0", "-p", f"model:={tmp_path}")
+    p = start_process(BIN / "talking_face_node", "--ros-args", "--params-file", REPO / "config" / "talking_face.yaml",
+                      "-p", "fps:=500.0", "-p", f"model:={tmp_path}")
     assert p.proc.wait(60) == 2
-    lines = [line for line in p.lines if line.strip()]
+    lines = [line for line in p.text_lines() if line.strip()]
     assert lines == ["talking_face_node: parameter fps = 500.0 is outside [1, 120]: Frames per second "
                      "published on blendshapes, idle or speaking"]
 
@@ -122,9 +94,9 @@ def test_wav_publisher_drives_the_installed_node(graph, tmp_path):
     bundle = make_random_bundle(tmp_path / "bundle")
     # Set before the node exists: transient local hands it to the node when it joins.
     graph["emotion"].publish(String(data="slightly sad"))
-    node = Process(BIN / "talking_face_node", "--ros-args", "--params-file", REPO / "config" / "talking_face.yaml",
-                   "-p", f"model:={bundle}", "-p", "fps:=25.0", "-p", "device:=cpu", "-p", "delay_margin:=1.5",
-                   "-r", f"__ns:={NAMESPACE}")
+    node = start_process(BIN / "talking_face_node", "--ros-args", "--params-file", REPO / "config" / "talking_face.yaml",
+                         "-p", f"model:={bundle}", "-p", "fps:=25.0", "-p", "device:=cpu", "-p", "delay_margin:=1.5",
+                         "-r", f"__ns:={NAMESPACE}")
     try:
         node.wait_line("ready", 120.0)
         frames = graph["frames"]
@@ -138,8 +110,8 @@ def test_wav_publisher_drives_the_installed_node(graph, tmp_path):
         pcm = np.round(np.stack([left, 0.5 * left], axis=1) * 32767).astype(np.int16)
         wav = tmp_path / "speech.wav"
         wavfile.write(wav, rate, pcm)
-        publisher = Process(BIN / "wav_publisher", wav, "--emotion", "furious", "--wait", "30", "--subscribers", "2",
-                            "--ros-args", "-r", f"__ns:={NAMESPACE}")
+        publisher = start_process(BIN / "wav_publisher", wav, "--emotion", "furious", "--wait", "30", "--subscribers", "2",
+                                  "--ros-args", "-r", f"__ns:={NAMESPACE}")
         assert publisher.proc.wait(90) == 0, publisher.output()
 
         chunks = graph["audio"]
@@ -181,9 +153,9 @@ def test_wav_publisher_drives_the_installed_node(graph, tmp_path):
 def test_wav_publisher_fast_and_a_bad_file(graph, tmp_path):
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
-    p = Process(BIN / "wav_publisher", bad, "--wait", "0")
+    p = start_process(BIN / "wav_publisher", bad, "--wait", "0")
     assert p.proc.wait(60) == 2
-    assert [line for line in p.lines if line.strip()][-1].startswith(f"wav_publisher: {bad}: not a readable WAV file")
+    assert [line for line in p.text_lines() if line.strip()][-1].startswith(f"wav_publisher: {bad}: not a readable WAV file")
 
     # 8-bit mono at 8 kHz, 0.3 s, as fast as delivery allows, to the recorder alone.
     rate = 8000
@@ -191,8 +163,8 @@ def test_wav_publisher_fast_and_a_bad_file(graph, tmp_path):
     wav = tmp_path / "u8.wav"
     wavfile.write(wav, rate, pcm8)
     before = len(graph["audio"])
-    p = Process(BIN / "wav_publisher", wav, "--fast", "--chunk-ms", "50", "--stream-id", "fast",
-                "--ros-args", "-r", f"__ns:={NAMESPACE}")
+    p = start_process(BIN / "wav_publisher", wav, "--fast", "--chunk-ms", "50", "--stream-id", "fast",
+                      "--ros-args", "-r", f"__ns:={NAMESPACE}")
     assert p.proc.wait(60) == 0, p.output()
     wait_for(lambda: any(c.stream_id == "fast" and c.utterance_end for c in graph["audio"][before:]), 10.0,
              "the fast stream")

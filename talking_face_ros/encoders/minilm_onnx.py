@@ -1,6 +1,6 @@
 """MiniLM in onnxruntime with the `tokenizers` library: the same embeddings without importing transformers.
 
-Why: importing transformers and building a BertModel costs 3-6 s on a 2-core robot computer, the
+Why: importing transformers and building a BertModel took 3.5-9.6 s on this 2-core machine (half busy to heavily loaded), the
 largest part of the node's start-up. The model is exported once to ONNX (``prepare``, run by
 scripts/setup.sh or on demand, seconds) into the cache folder, as the graph a bundle's
 ``text.onnx`` holds (``onnx_export.export_text_graph``: token ids + mask -> mean-pooled token
@@ -34,10 +34,10 @@ def onnx_path_for(folder: Path) -> Path:
 
 
 def _weights_file(folder: Path) -> Path:
-    for name in ("model.safetensors", "pytorch_model.bin"):
-        if (folder / name).is_file():
-            return folder / name
-    raise ValueError(f"MiniLM text encoder: no model.safetensors in {folder}")
+    path = folder / "model.safetensors"  # the only weights torch_parts loads (no pickle)
+    if not path.is_file():
+        raise ValueError(f"MiniLM text encoder: no model.safetensors in {folder}")
+    return path
 
 
 def prepare(folder: Path | None = None) -> Path:
@@ -64,14 +64,12 @@ def torch_parts(folder: Path):
 
 def is_warm() -> bool:
     """True when the bundled MiniLM's export and the phrasing embeddings are both cached."""
-    from ..corpus.emotion_text import all_labelled
     from ..idle_face import phrasings_cache_path
     from .minilm import MiniLMTextEncoder, minilm_model_path
 
     folder = minilm_model_path()
     key = MiniLMTextEncoder.key_for(folder, MiniLMTextEncoder.max_length_of(folder))
-    texts = [t for t, _, _ in all_labelled(split="all")]
-    return onnx_path_for(folder).is_file() and phrasings_cache_path(key, texts).is_file()
+    return onnx_path_for(folder).is_file() and phrasings_cache_path(key).is_file()
 
 
 def warm() -> None:
