@@ -8,7 +8,9 @@ adds --samples stochastic samples for MEE / CE / Diversity, scores them with
 `talking-face evaluate`, and writes one Markdown table (+ JSON) of all rows.
 
 Rows: (a) direct regression without VQ, (b) single-level VQ (CodeTalker-like, non-autoregressive),
-(c) hierarchical without the internal condition, (d) the full model (config/train_default.yaml).
+(c) hierarchical without the internal condition, all three on the full model's first recipe
+(config/train_v1.yaml), which is row (d0); (d) the full model as shipped (config/train_default.yaml:
+lip-gap loss in both stages, distance-to-codebook head).
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ ROWS = [
     ("regression", "(a) regression, no VQ", "config/train_ablation_regression.yaml"),
     ("single_level", "(b) single-level VQ", "config/train_ablation_single_level.yaml"),
     ("no_internal", "(c) hierarchical, no internal condition", "config/train_ablation_no_internal.yaml"),
+    ("v1", "(d0) full model, first recipe", "config/train_v1.yaml"),
     ("default", "(d) full model (default)", "config/train_default.yaml"),
 ]
 COLUMNS = [  # (metrics.json key, header, format)

@@ -12,7 +12,8 @@ from talking_face_ros.model import (
     CodePredictor, HierarchicalMotionVQVAE, PredictorConfig, RegressionBaseline, RegressionConfig,
     VQVAEConfig, apply_in_windows, load_model, save_model,
 )
-from talking_face_ros.model.layers import LocalAttention, Reach, upsample_linear
+from talking_face_ros.lip_geometry import lip_gap
+from talking_face_ros.model.layers import LocalAttention, Reach, lip_gap_loss, upsample_linear
 
 SPEECH_DIM, TEXT_DIM, SPEAKERS = 20, 12, 3
 SMALL = dict(num_speakers=SPEAKERS, text_dim=TEXT_DIM, cond_dim=16, identity_dim=8)
@@ -289,9 +290,10 @@ def test_baseline_reach_bounds_the_influence_of_one_speech_frame():
     assert changed.min() >= 75 - reach.right and changed.max() <= 75 + reach.left
 
 
-def test_windowed_processing_equals_one_pass():
+@pytest.mark.parametrize("head", ["logits", "latent"])
+def test_windowed_processing_equals_one_pass(head):
     vq = trained_like(small_vq())
-    pred = trained_like(small_predictor(vq))
+    pred = trained_like(small_predictor(vq, head=head))
     base = trained_like(small_baseline())
     T = 301
     motion = torch.rand(1, T, 52, generator=gen(12))
@@ -367,6 +369,22 @@ def test_training_dropouts_only_in_training_mode():
     assert len(drawn) > 1
 
 
+def test_time_mask_zeroes_speech_frames_in_training_only():
+    vq = trained_like(small_vq())
+    pred = trained_like(small_predictor(vq, time_mask=0.5))
+    speech, motion = torch.randn(2, 32, SPEECH_DIM, generator=gen(25)), torch.rand(2, 32, 52, generator=gen(26))
+    with torch.no_grad():
+        a, b = pred(speech, motion=motion)["ce_low"], pred(speech, motion=motion)["ce_low"]
+        assert float(a) == float(b)  # eval: no masking
+        pred.train()
+        torch.manual_seed(0)
+        drawn = {round(float(pred(speech, motion=motion)["ce_low"]), 6) for _ in range(4)}
+        pred.config.time_mask = 0.0
+        torch.manual_seed(0)
+        unmasked = {round(float(pred(speech, motion=motion)["ce_low"]), 6) for _ in range(4)}
+    assert len(drawn) > 1 and drawn != unmasked
+
+
 # ---------------------------------------------------------------------------------------------
 # Inference: determinism and sampling
 
@@ -429,13 +447,76 @@ def test_predictor_keeps_vqvae_frozen_and_motion_loss_trains_through_straight_th
     assert torch.equal(vq.vq_low.codebook, codebook)
 
 
+def test_lip_gap_loss_measures_the_gap_metric_and_weights_closed_frames():
+    target = torch.rand(1, 6, 52, generator=gen(7)) * 0.3
+    target[0, 2, INDEX["jawOpen"]] = 0.0
+    target[0, 2, INDEX["mouthClose"]] = 0.05  # lips together on frame 2 only
+    closed = lip_gap(target.numpy()[0]) <= 0.15
+    assert closed.tolist().count(True) >= 1
+    pred = target.clone()
+    pred[..., INDEX["jawOpen"]] += 0.1  # every frame opens by 0.1 * (gap per jawOpen)
+    mask = torch.ones(1, 6, dtype=torch.bool)
+    expected_err = torch.as_tensor(lip_gap(pred.numpy()[0]) - lip_gap(target.numpy()[0])).abs()
+    weights = 1 + 3.0 * torch.as_tensor(closed, dtype=torch.float32)
+    loss = lip_gap_loss(pred, target, mask, closed_weight=3.0)
+    assert float(loss) == pytest.approx(float((expected_err * weights).mean()), rel=1e-5)
+    assert float(lip_gap_loss(target, target, mask, closed_weight=3.0)) == 0.0
+    assert float(lip_gap_loss(pred, target, mask, closed_weight=3.0)) > float(
+        lip_gap_loss(pred, target, mask, closed_weight=0.0))
+    assert float(lip_gap_loss(torch.rand(1, 6, 9), torch.rand(1, 6, 9), mask, closed_weight=3.0)) == 0.0
+
+
+@pytest.mark.parametrize("which", ["vqvae", "predictor", "baseline"])
+def test_gap_weight_adds_the_lip_gap_loss_and_its_gradient(which):
+    torch.manual_seed(0)
+    speech, motion = torch.randn(2, 24, SPEECH_DIM), torch.rand(2, 24, 52)
+    if which == "vqvae":
+        off, on = small_vq(), small_vq(gap_weight=2.0)
+        on.load_state_dict(off.state_dict())
+        run = lambda m: m.eval()(motion)  # noqa: E731
+    elif which == "predictor":
+        vq = trained_like(small_vq())
+        off, on = small_predictor(vq, motion_loss_weight=1.0), small_predictor(vq, motion_loss_weight=1.0,
+                                                                               gap_weight=2.0)
+        on.load_state_dict(off.state_dict())
+        run = lambda m: m.eval()(speech, motion=motion)  # noqa: E731
+    else:
+        off, on = small_baseline(), small_baseline(gap_weight=2.0)
+        on.load_state_dict(off.state_dict())
+        run = lambda m: m.eval()(speech, motion=motion)  # noqa: E731
+    a, b = run(off), run(on)
+    assert b["loss"].item() > a["loss"].item()
+    b["loss"].backward()
+    assert any(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in on.parameters() if p.requires_grad)
+
+
+def test_latent_head_picks_the_nearest_code_and_learns_the_code_vector():
+    vq = trained_like(small_vq())
+    pred = trained_like(small_predictor(vq, head="latent"))
+    speech, motion = torch.randn(2, 40, SPEECH_DIM, generator=gen(31)), torch.rand(2, 40, 52, generator=gen(32))
+    with torch.no_grad():
+        speech_in, masks, conds, _ = pred._prepare(speech, None, None, None, drop=False)
+        logits, latent = pred._low_logits(pred._trunk(speech_in, masks, conds), None, masks, conds)
+    nearest = torch.cdist(latent, vq.vq_low.codebook[None].expand(2, -1, -1)).argmin(-1)
+    assert torch.equal(logits.argmax(-1), nearest)
+    assert pred.predict_codes(speech)["low"].shape == (2, 20)
+    out = pred.train()(speech, motion=motion)
+    assert out["latent"].item() > 0
+    out["loss"].backward()
+    assert float(pred.low_head[1].weight.grad.abs().sum()) > 0 and pred.low_scale.grad is not None
+    assert all(p.grad is None for p in vq.parameters())
+    with pytest.raises(ValueError, match="head"):
+        PredictorConfig(head="soft")
+
+
 # ---------------------------------------------------------------------------------------------
 # Checkpoints and configs
 
 
 def test_checkpoint_round_trip_is_exact(tmp_path):
     vq = trained_like(small_vq())
-    models = [vq, trained_like(small_predictor(vq)), trained_like(small_baseline())]
+    models = [vq, trained_like(small_predictor(vq)), trained_like(small_predictor(vq, head="latent")),
+              trained_like(small_baseline())]
     speech = torch.randn(33, SPEECH_DIM, generator=gen(28))
     for model in models:
         path = save_model(model, tmp_path / f"{type(model).__name__}.safetensors")

@@ -82,6 +82,22 @@ def test_exported_graphs_match_pytorch_at_any_length(exported, model):
         assert np.abs(both[b] - alone[0]).max() < BOUND
 
 
+def test_latent_head_exports_with_the_same_codes(tmp_path):
+    latent = make_random_bundle(tmp_path / "bundle", head="latent")
+    model = load_bundle(latent, device="cpu").model
+    assert model.config.head == "latent"
+    out = tmp_path / "onnx"
+    manifest = export_bundle(latent, out, encoders=False, threads=1)
+    runner = OnnxMotionGraphs(out, manifest["graphs"], providers=[CPU], threads=1)
+    for k, frames in enumerate([5, 64]):
+        speech, text, identity = random_inputs(model, frames, seed=20 + k)
+        codes = model.predict_codes(speech, text, identity)
+        mine = runner.codes(speech.numpy(), text.numpy(), identity.numpy())
+        assert np.array_equal(mine["low"], codes["low"].numpy()) and np.array_equal(mine["high"], codes["high"].numpy())
+        assert np.abs(runner.weights(speech.numpy(), text.numpy(), identity.numpy())
+                      - model.predict(speech, text, identity).numpy()).max() < BOUND
+
+
 def test_engine_with_the_onnx_backend_streams_the_torch_frames(folder, exported):
     torch_engine = Engine.from_bundle(folder, device="cpu")
     onnx_engine = Engine.from_bundle(folder, device="cpu", backend="onnx", onnx_dir=exported)

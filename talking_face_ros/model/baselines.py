@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from .config import RegressionConfig
 from .layers import (
     Conditioner, ConvBlock, Downsample, LocalAttention, Reach, Upsample, as_batch, ceil_to,
-    channel_weights, check_mask, check_series, downsample_mask, motion_losses, pad_time, pool_time,
+    channel_weights, check_mask, check_series, downsample_mask, lip_gap_loss, motion_losses, pad_time, pool_time,
 )
 
 
@@ -79,8 +79,11 @@ class RegressionBaseline(nn.Module):
                              "must have the same (batch, frames)")
         fmask = check_mask(mask, motion.shape[0], T, motion.device)
         view = torch.sigmoid(raw) if self.config.output_activation == "sigmoid" else raw
+        c = self.config
         recon, velocity = motion_losses(view, motion, fmask, self.channel_weight)
-        return {"loss": recon + self.config.velocity_weight * velocity, "recon": recon, "velocity": velocity}
+        gap = lip_gap_loss(view, motion, fmask, closed_weight=c.closed_weight) if c.gap_weight else recon.new_zeros(())
+        return {"loss": recon + c.velocity_weight * velocity + c.gap_weight * gap, "recon": recon,
+                "velocity": velocity, "gap": gap}
 
     @torch.no_grad()
     def predict(self, speech_feats, text_emb=None, identity=None, *, mask: Tensor | None = None) -> Tensor:

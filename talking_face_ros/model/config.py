@@ -61,6 +61,8 @@ class VQVAEConfig:
     num_emotions: int = len(EMOTIONS)  # classes of the emotion head on the high codes (0: no head)
     emotion_weight: float = 0.1  # weight of that emotion classification loss
     text_align_weight: float = 0.1  # weight of the high codes -> text embedding cosine loss
+    gap_weight: float = 0.0  # weight of the L1 loss on the lip gap in cm (layers.lip_gap_loss; 52-d only)
+    closed_weight: float = 4.0  # extra weight of that loss on frames whose target lips are closed
 
     def __post_init__(self):
         _check_positive(self, "motion_dim", "low_stride", "high_stride", "frame_dim", "dim",
@@ -69,7 +71,7 @@ class VQVAEConfig:
         _check_nonnegative(self, "frame_blocks", "low_blocks", "high_blocks", "high_decoder_blocks",
                            "num_speakers", "num_emotions", "dead_code_threshold", "commitment",
                            "lip_weight", "velocity_weight", "coarse_weight", "emotion_weight",
-                           "text_align_weight")
+                           "text_align_weight", "gap_weight", "closed_weight")
         _check_probability(self, "dropout", "identity_dropout", "text_dropout")
         _check_odd(self, "kernel", "high_kernel")
         if self.output_activation not in OUTPUT_ACTIVATIONS:
@@ -125,8 +127,13 @@ class PredictorConfig:
     teacher_forcing: float = 0.5  # training: share of sequences whose low head sees the true high codes
     code_noise: float = 0.1  # training: share of the high codes fed to the low head replaced at random
     label_smoothing: float = 0.1  # of both cross-entropies
+    time_mask: float = 0.0  # training: share of speech feature frames zeroed (SpecAugment-like, against memorising)
     high_loss_weight: float = 1.0  # weight of the high-code cross-entropy (low has weight 1)
+    head: str = "logits"  # "logits": one output per code; "latent": a code-space vector scored by distance to each code
+    latent_loss_weight: float = 1.0  # head "latent": weight of the squared error to the target code vector
     motion_loss_weight: float = 0.0  # weight of an L1 loss on motion decoded from the predicted codes
+    gap_weight: float = 0.0  # with the motion loss: weight of the lip-gap L1 on that motion (cm)
+    closed_weight: float = 4.0  # extra weight of the lip-gap loss where the target's lips are closed
 
     def __post_init__(self):
         _check_positive(self, "speech_dim", "frame_dim", "dim", "heads", "kernel", "high_kernel",
@@ -134,9 +141,12 @@ class PredictorConfig:
                         "low_attn_left")
         _check_nonnegative(self, "frame_blocks", "trunk_blocks", "high_layers", "low_layers",
                            "high_attn_right", "low_attn_right", "num_speakers",
-                           "high_loss_weight", "motion_loss_weight")
+                           "high_loss_weight", "motion_loss_weight", "gap_weight", "closed_weight",
+                           "latent_loss_weight")
         _check_probability(self, "dropout", "identity_dropout", "text_dropout", "code_noise",
-                           "label_smoothing")
+                           "label_smoothing", "time_mask")
+        if self.head not in ("logits", "latent"):
+            raise ValueError(f"PredictorConfig.head must be 'logits' or 'latent', got {self.head!r}")
         if not 0.0 <= self.teacher_forcing <= 1.0:
             raise ValueError(f"PredictorConfig.teacher_forcing must be in [0, 1], got {self.teacher_forcing!r}")
         _check_odd(self, "kernel", "high_kernel")
@@ -177,12 +187,14 @@ class RegressionConfig:
     text_dropout: float = 0.1
     lip_weight: float = 2.0  # as in VQVAEConfig
     velocity_weight: float = 0.5
+    gap_weight: float = 0.0  # as in VQVAEConfig
+    closed_weight: float = 4.0  # as in VQVAEConfig
 
     def __post_init__(self):
         _check_positive(self, "speech_dim", "motion_dim", "stride", "frame_dim", "dim", "heads",
                         "kernel", "mlp_ratio", "identity_dim", "text_dim", "cond_dim", "attn_left")
         _check_nonnegative(self, "frame_blocks", "layers", "attn_right", "num_speakers",
-                           "lip_weight", "velocity_weight")
+                           "lip_weight", "velocity_weight", "gap_weight", "closed_weight")
         _check_probability(self, "dropout", "identity_dropout", "text_dropout")
         _check_odd(self, "kernel")
         if self.output_activation not in OUTPUT_ACTIVATIONS:

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..arkit import LIPS, NUM_BLENDSHAPES, indices
+from ..lip_geometry import CLOSED_GAP, GAP_PER_WEIGHT, NEUTRAL_GAP
 
 
 @dataclass(frozen=True)
@@ -385,6 +386,22 @@ def motion_losses(pred: Tensor, target: Tensor, mask: Tensor, weight: Tensor) ->
     both = mask[:, 1:] & mask[:, :-1]
     velocity = masked_mean((pred.diff(dim=1) - target.diff(dim=1)).abs() * weight, both)
     return recon, velocity
+
+
+def lip_gap_loss(pred: Tensor, target: Tensor, mask: Tensor, *, closed_weight: float) -> Tensor:
+    """L1 on the lip gap (cm), counted ``1 + closed_weight`` times on frames where the target's lips are closed.
+
+    Why: the per-channel L1 spreads a bilabial closure over a dozen channels, and a code or a
+    regression that smooths a 2-3 frame closure into a near-closure loses little there while
+    the lips never touch. The gap is exactly affine in the 52 weights (``lip_geometry``), so
+    this measures what the closure metric sees. Other layouts (vertices) give 0.
+    """
+    if pred.shape[-1] != NUM_BLENDSHAPES:
+        return pred.new_zeros(())
+    coeff = torch.as_tensor(GAP_PER_WEIGHT, dtype=pred.dtype, device=pred.device)
+    error = ((pred - target) @ coeff).abs()
+    closed = (NEUTRAL_GAP + target @ coeff) <= CLOSED_GAP
+    return masked_mean((error * (1.0 + closed_weight * closed.to(pred.dtype)))[..., None], mask)
 
 
 def apply_in_windows(fn: Callable[..., Tensor], series: dict[str, Tensor], *, reach: Reach, align: int,

@@ -49,7 +49,7 @@ from torch import Tensor, nn
 from .config import VQVAEConfig
 from .layers import (
     Conditioner, ConvBlock, Downsample, Reach, Upsample, ceil_to, channel_weights, check_mask,
-    check_series, check_text, downsample_mask, masked_mean, motion_losses, pad_time, pool_time,
+    check_series, check_text, downsample_mask, lip_gap_loss, masked_mean, motion_losses, pad_time, pool_time,
     upsample_linear,
 )
 from .quantizer import VectorQuantizerEMA
@@ -169,9 +169,11 @@ class HierarchicalMotionVQVAE(nn.Module):
 
         c = self.config
         fm = masks["frame"]
-        recon, velocity = motion_losses(self.loss_view(parts["raw"]), motion, fm, self.channel_weight)
+        view = self.loss_view(parts["raw"])
+        recon, velocity = motion_losses(view, motion, fm, self.channel_weight)
         zero = recon.new_zeros(())
-        out = {"recon": recon, "velocity": velocity, "coarse": zero, "commit": q_low.commit_loss,
+        gap = lip_gap_loss(view, motion, fm, closed_weight=c.closed_weight) if c.gap_weight else zero
+        out = {"recon": recon, "velocity": velocity, "gap": gap, "coarse": zero, "commit": q_low.commit_loss,
                "emotion": zero, "emotion_accuracy": zero, "text_align": zero,
                "perplexity_low": q_low.perplexity, "usage_low": q_low.usage}
         if q_high is not None:
@@ -185,7 +187,8 @@ class HierarchicalMotionVQVAE(nn.Module):
                 out["emotion"], out["emotion_accuracy"] = self._emotion_loss(q_high.quantized, emotion, hm)
             if text is not None:
                 out["text_align"] = self._text_align_loss(q_high.quantized, text, T, masks)
-        out["loss"] = (out["recon"] + c.velocity_weight * out["velocity"] + c.coarse_weight * out["coarse"]
+        out["loss"] = (out["recon"] + c.velocity_weight * out["velocity"] + c.gap_weight * gap
+                       + c.coarse_weight * out["coarse"]
                        + out["commit"] + c.emotion_weight * out["emotion"]
                        + c.text_align_weight * out["text_align"])
         return out

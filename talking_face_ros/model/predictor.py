@@ -15,9 +15,16 @@ will meet at inference (scheduled sampling). Outside training mode the low head 
 predicted high codes, so validation losses measure what inference does.
 
 Losses: label-smoothed cross-entropy at both levels. Optionally (``motion_loss_weight`` > 0,
-off by default) an L1 loss on motion decoded from the predicted codes: the codes enter the
+off by default) an L1 loss on motion decoded from the predicted codes (plus, with
+``gap_weight``, the lip-gap loss of ``layers.lip_gap_loss`` on it): the codes enter the
 frozen decoder as straight-through one-hots (argmax forward, softmax gradient), which makes the
 cross-entropy care about codes that *look* different rather than merely have different indices.
+
+Two kinds of output head (``head``): "logits" scores each code with its own output unit;
+"latent" puts out a vector in the code space and scores each code by its negative squared
+distance to it (times a learned scale), trained with the cross-entropy plus the squared error to
+the target code's vector (``latent_loss_weight``). The argmax is then the nearest code, as in
+CodeTalker; temperature sampling works on either.
 
 Every layer is local (convolutions, band attention with a learned relative-position bias),
 so ``receptive_field`` (speech frames -> output frame, including the VQ-VAE's decoder) is
@@ -28,6 +35,8 @@ the code embeddings and the decoder, and it is saved with the predictor.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -35,7 +44,7 @@ from torch import Tensor, nn
 from .config import PredictorConfig
 from .layers import (
     Conditioner, ConvBlock, Downsample, LocalAttention, Reach, as_batch, ceil_to, check_mask,
-    check_series, masked_mean, motion_losses, pad_time, pool_time, sample_codes, upsample_linear,
+    check_series, lip_gap_loss, masked_mean, motion_losses, pad_time, pool_time, sample_codes, upsample_linear,
 )
 from .motion_vqvae import HierarchicalMotionVQVAE
 
@@ -83,7 +92,8 @@ class CodePredictor(nn.Module):
                 nn.ModuleList([conv(c.dim, c.high_kernel, c.cond_dim),
                                attn(c.high_attn_left, c.high_attn_right)])
                 for _ in range(c.high_layers))
-            self.high_head = nn.Sequential(nn.LayerNorm(c.dim), nn.Linear(c.dim, v.high_codebook_size))
+            self.high_head = nn.Sequential(nn.LayerNorm(c.dim), nn.Linear(c.dim, self._head_size(v.high_codebook_size)))
+            self.high_scale = self._new_scale()
             self.code_in = nn.Linear(v.code_dim, c.dim)
             high_layer = Reach.steps(rh, rh, s2) + Reach.steps(c.high_attn_left, c.high_attn_right, s2)
             high = trunk + Reach.down(s1, s2) + high_layer * c.high_layers
@@ -92,7 +102,8 @@ class CodePredictor(nn.Module):
         self.low = nn.ModuleList(
             nn.ModuleList([conv(c.dim, c.kernel, c.cond_dim), attn(c.low_attn_left, c.low_attn_right)])
             for _ in range(c.low_layers))
-        self.low_head = nn.Sequential(nn.LayerNorm(c.dim), nn.Linear(c.dim, v.low_codebook_size))
+        self.low_head = nn.Sequential(nn.LayerNorm(c.dim), nn.Linear(c.dim, self._head_size(v.low_codebook_size)))
+        self.low_scale = self._new_scale()
         low_layer = Reach.steps(r, r, s1) + Reach.steps(c.low_attn_left, c.low_attn_right, s1)
         low = low_in + low_layer * c.low_layers
         self._code_reach["low_given_high"] = trunk + low_layer * c.low_layers
@@ -100,6 +111,16 @@ class CodePredictor(nn.Module):
         # Every code the decoder reads depends on speech within `low` of its anchor (the high
         # codes' reach is contained in it), so predict() reaches `low` + the decoder's reach.
         self._reach = low + vqvae.decode_receptive_field
+
+    def _head_size(self, codebook_size: int) -> int:
+        return codebook_size if self.config.head == "logits" else self.vqvae.config.code_dim
+
+    def _new_scale(self) -> nn.Parameter | None:
+        """Log of the distance scale; 1 / code_dim to start, so that logits start near unit size
+        (squared distances grow with code_dim, and a learned log-scale moves slowly)."""
+        if self.config.head != "latent":
+            return None
+        return nn.Parameter(torch.tensor(-math.log(self.vqvae.config.code_dim)))
 
     def train(self, mode: bool = True) -> "CodePredictor":
         """Train mode for the predictor only: the VQ-VAE stays frozen in eval mode."""
@@ -142,6 +163,9 @@ class CodePredictor(nn.Module):
         """
         c = self.config
         speech, masks, conds, T = self._prepare(speech, mask, identity, text, drop=self.training)
+        if self.training and c.time_mask > 0:  # zeroed frames: the trunk must read speech from context
+            keep = torch.rand(speech.shape[:2], device=speech.device) >= c.time_mask
+            speech = speech * keep[..., None].to(speech.dtype)
         motion = check_series(motion, "motion", self.vqvae.config.motion_dim)
         if tuple(motion.shape[:2]) != (speech.shape[0], T):
             raise ValueError(f"motion {tuple(motion.shape[:2])} and speech features {(speech.shape[0], T)} "
@@ -149,20 +173,26 @@ class CodePredictor(nn.Module):
         targets = self.vqvae.encode_codes(motion, mask=mask)
         trunk = self._trunk(speech, masks, conds)
         zero = trunk.new_zeros(())
-        out = {"ce_high": zero, "accuracy_high": zero}
+        out = {"ce_high": zero, "accuracy_high": zero, "latent": zero}
         high_vec = None
         if self.hierarchical:
-            high_logits = self._high_logits(trunk, masks, conds)
+            high_logits, high_latent = self._high_logits(trunk, masks, conds)
             out["ce_high"], out["accuracy_high"] = self._ce(high_logits, targets["high"], masks["high"])
+            if high_latent is not None:
+                out["latent"] = self._latent_loss(high_latent, self.vqvae.vq_high, targets["high"], masks["high"])
             fed = self._fed_high_codes(targets["high"], high_logits)
             high_vec = self.vqvae.vq_high.lookup(fed)
-        low_logits = self._low_logits(trunk, high_vec, masks, conds)
+        low_logits, low_latent = self._low_logits(trunk, high_vec, masks, conds)
         out["ce_low"], out["accuracy_low"] = self._ce(low_logits, targets["low"], masks["low"])
+        if low_latent is not None:
+            out["latent"] = out["latent"] + self._latent_loss(low_latent, self.vqvae.vq_low, targets["low"],
+                                                              masks["low"])
         out["motion"] = zero
         if c.motion_loss_weight > 0:
             out["motion"] = self._motion_loss(low_logits, high_logits if self.hierarchical else None,
                                               motion, mask, identity, text, T)
-        out["loss"] = c.high_loss_weight * out["ce_high"] + out["ce_low"] + c.motion_loss_weight * out["motion"]
+        out["loss"] = (c.high_loss_weight * out["ce_high"] + out["ce_low"] + c.motion_loss_weight * out["motion"]
+                       + c.latent_loss_weight * out["latent"])
         return out
 
     def _fed_high_codes(self, true: Tensor, logits: Tensor) -> Tensor:
@@ -184,13 +214,22 @@ class CodePredictor(nn.Module):
         correct = (logits.argmax(dim=-1) == target).to(logits.dtype)
         return masked_mean(ce[..., None], mask), masked_mean(correct[..., None], mask)
 
+    @staticmethod
+    def _latent_loss(latent: Tensor, quantizer, target: Tensor, mask: Tensor) -> Tensor:
+        """Squared error between the head's code-space vector and the target code's vector."""
+        return masked_mean((latent - quantizer.lookup(target)).pow(2), mask)
+
     def _motion_loss(self, low_logits, high_logits, motion, mask, identity, text, T) -> Tensor:
         vq = self.vqvae
         low = _straight_through(low_logits) @ vq.vq_low.codebook
         high = None if high_logits is None else _straight_through(high_logits) @ vq.vq_high.codebook
         parts = vq.decode(low, high, frames=T, identity=identity, text=text, mask=mask, return_parts=True)
         fmask = check_mask(mask, motion.shape[0], T, motion.device)
-        recon, _ = motion_losses(vq.loss_view(parts["raw"]), motion.to(low.dtype), fmask, vq.channel_weight)
+        view, target = vq.loss_view(parts["raw"]), motion.to(low.dtype)
+        recon, _ = motion_losses(view, target, fmask, vq.channel_weight)
+        if self.config.gap_weight:
+            recon = recon + self.config.gap_weight * lip_gap_loss(view, target, fmask,
+                                                                  closed_weight=self.config.closed_weight)
         return recon
 
     # -- inference -----------------------------------------------------------------------------
@@ -206,10 +245,10 @@ class CodePredictor(nn.Module):
         trunk = self._trunk(speech, masks, conds)
         high_logits, high_vec = None, None
         if self.hierarchical:
-            high_logits = self._high_logits(trunk, masks, conds)
+            high_logits = self._high_logits(trunk, masks, conds)[0]
             chosen = high_logits.argmax(dim=-1) if high_codes is None else high_codes
             high_vec = self.vqvae.vq_high.lookup(chosen)
-        return {"high": high_logits, "low": self._low_logits(trunk, high_vec, masks, conds)}
+        return {"high": high_logits, "low": self._low_logits(trunk, high_vec, masks, conds)[0]}
 
     @torch.no_grad()
     def predict_codes(self, speech_feats, text_emb=None, identity=None, *, temperature: float = 0.0,
@@ -224,10 +263,10 @@ class CodePredictor(nn.Module):
             trunk = self._trunk(speech, masks, conds)
             high, high_vec = None, None
             if self.hierarchical:
-                high = sample_codes(self._high_logits(trunk, masks, conds), temperature=temperature,
+                high = sample_codes(self._high_logits(trunk, masks, conds)[0], temperature=temperature,
                                     top_k=top_k, generator=generator)
                 high_vec = self.vqvae.vq_high.lookup(high)
-            low = sample_codes(self._low_logits(trunk, high_vec, masks, conds), temperature=temperature,
+            low = sample_codes(self._low_logits(trunk, high_vec, masks, conds)[0], temperature=temperature,
                                top_k=top_k, generator=generator)
             return {"low": low, "high": high}
         finally:
@@ -285,7 +324,7 @@ class CodePredictor(nn.Module):
         h = pool_time(trunk, masks["low"], v.high_stride // v.low_stride)
         for conv, attn in self.high:
             h = attn(conv(h, hm, conds["high"]), hm, conds["high"])
-        return self.high_head(h)
+        return self._scores(self.high_head(h), self.vqvae.vq_high, self.high_scale)
 
     def _low_logits(self, trunk: Tensor, high_vec: Tensor | None, masks, conds) -> Tensor:
         v = self.vqvae.config
@@ -297,7 +336,21 @@ class CodePredictor(nn.Module):
             h = h + up * lm[..., None]
         for conv, attn in self.low:
             h = attn(conv(h, lm, conds["low"]), lm, conds["low"])
-        return self.low_head(h)
+        return self._scores(self.low_head(h), self.vqvae.vq_low, self.low_scale)
+
+    def _scores(self, out: Tensor, quantizer, scale) -> tuple[Tensor, Tensor | None]:
+        """(logits, code-space vector or None). Head "latent": logits = -scale * squared distance to each code.
+
+        Why a distance: codes that decode alike lie close in the code space, so a near miss
+        costs little in the cross-entropy, and the squared-error loss pulls an uncertain
+        prediction towards the codes it hesitates between instead of towards an arbitrary
+        index; the argmax is the nearest code (CodeTalker picks codes this way too).
+        """
+        if scale is None:
+            return out, None
+        book = quantizer.codebook.to(out.dtype)
+        d2 = (out * out).sum(-1, keepdim=True) - 2 * out @ book.t() + (book * book).sum(-1)
+        return -d2 * scale.exp(), out
 
 
 def _straight_through(logits: Tensor) -> Tensor:
