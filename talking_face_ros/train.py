@@ -13,7 +13,7 @@ codes. ``model: regression`` has one stage, the direct-regression baseline. The 
     log.csv              stage, step, split (train/val), metric, value, seconds: one row each
     curves.png           the log drawn, redrawn at each validation
     stage1/ stage2/      last/: the state to resume from (weights, optimiser, step);
-                         best.safetensors: the weights of the lowest val loss so far;
+                         best.safetensors: the weights of the lowest val loss (best_metric) so far;
                          model.safetensors + done.json: the stage's result (best or last weights)
     bundle/              bundle.json + model.safetensors (see bundle.py), written at the end
 
@@ -65,6 +65,7 @@ STAGE_DEFAULTS = {
     "eval_every": 500,  # steps between validations (and at the last step)
     "checkpoint_every": 500,  # steps between saved states
     "keep_best": True,  # the stage's result is the weights of its lowest val loss, not its last step
+    "best_metric": "loss",  # the validation figure keep_best minimises ("loss", or e.g. "lve_bs": lip error)
 }
 TOP_DEFAULTS = {
     "seed": 0,
@@ -169,6 +170,9 @@ def check_config(cfg: dict, *, where: str = "config") -> dict:
                 raise ValueError(f"{where}: {stage}.{key} must be an integer >= 1, got {value!r}")
         if not isinstance(out[stage]["keep_best"], bool):
             raise ValueError(f"{where}: {stage}.keep_best must be true or false")
+        if not isinstance(out[stage]["best_metric"], str) or not out[stage]["best_metric"]:
+            raise ValueError(f"{where}: {stage}.best_metric must be the name of a validation figure, "
+                             f"got {out[stage]['best_metric']!r}")
     for name, cls in (("vqvae", VQVAEConfig), ("predictor", PredictorConfig), ("regression", RegressionConfig)):
         section = out[name] or {}
         fixed = sorted(set(section) & set(FILLED_BY_DATA))
@@ -187,6 +191,20 @@ def check_config(cfg: dict, *, where: str = "config") -> dict:
         raise ValueError(f"{where}: eval takes only 'utterances'")
     if out["threads"] is not None and (not isinstance(out["threads"], int) or out["threads"] < 1):
         raise ValueError(f"{where}: threads must be an integer >= 1 or null, got {out['threads']!r}")
+    return out
+
+
+def _with_model_defaults(cfg: dict) -> dict:
+    """``cfg`` with every model field filled in, so that a field added later with its default
+    value compares equal to a config written before it existed."""
+    import dataclasses
+
+    from .model.config import PredictorConfig, RegressionConfig, VQVAEConfig
+
+    out = dict(cfg)
+    for name, cls in (("vqvae", VQVAEConfig), ("predictor", PredictorConfig), ("regression", RegressionConfig)):
+        defaults = {f.name: f.default for f in dataclasses.fields(cls) if f.name not in FILLED_BY_DATA}
+        out[name] = {**defaults, **(cfg.get(name) or {})}
     return out
 
 
@@ -641,8 +659,12 @@ def train_stage(ctx: Context, number: int, kind: str, *, resume: bool, vqvae=Non
                 if ctx.rank == 0:
                     val = evaluate(model, kind, data, s, ctx.device)
                     ctx.log.write(name, done, "val", val, seconds())
-                    if best["loss"] is None or val["loss"] < best["loss"]:
-                        best = {"loss": val["loss"], "step": done}
+                    metric = s["best_metric"]
+                    if metric not in val:
+                        raise ValueError(f"{name}.best_metric {metric!r} is not a validation figure of this "
+                                         f"stage; it has {sorted(val)}")
+                    if best["loss"] is None or val[metric] < best["loss"]:
+                        best = {"loss": val[metric], "step": done}
                         save_model(model, folder / "best.safetensors")
                     plot_log(ctx.log.path, ctx.out / "curves.png")
                     shown = ", ".join(f"{k} {val[k]:.4g}" for k in ("loss", "lve_bs", "closure") if k in val)
@@ -670,7 +692,7 @@ def train_stage(ctx: Context, number: int, kind: str, *, resume: bool, vqvae=Non
         save_model(model, folder / "model.safetensors")
         kept = best["step"] if s["keep_best"] else s["steps"]
         (folder / "done.json").write_text(json.dumps({"steps": s["steps"], "kind": kind, "weights_of_step": kept,
-                                                      "val_loss": best["loss"]}))
+                                                      "best_metric": s["best_metric"], "val_best": best["loss"]}))
     _barrier(ctx.world)
     return model
 
@@ -719,8 +741,9 @@ def train(config, corpus_dir, out, *, stage: str = "all", resume: bool = False, 
         if saved_cfg.is_file() and stage != "features":
             if stage != "2" or not (out / "stage1" / "done.json").is_file():
                 raise ValueError(f"{out} already holds a run; pass --resume to continue it or use another --out")
-            before = check_config(yaml.safe_load(saved_cfg.read_text()))
-            changed = sorted(k for k in cfg if k not in STAGE2_FREE and cfg[k] != before[k])
+            before = _with_model_defaults(check_config(yaml.safe_load(saved_cfg.read_text())))
+            now = _with_model_defaults(cfg)
+            changed = sorted(k for k in now if k not in STAGE2_FREE and now[k] != before[k])
             if changed:
                 raise ValueError(f"{out}: --config differs from the run's {saved_cfg} in {changed}, "
                                  "which stage 1 was trained with")

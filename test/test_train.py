@@ -172,18 +172,23 @@ def test_stage_two_alone_continues_a_finished_stage_one(run_a, tiny, tmp_path):
     changed = dict(tiny["cfg"], vqvae=dict(tiny["cfg"]["vqvae"], dim=16))
     with pytest.raises(ValueError, match=r"differs .* in \['vqvae'\]"):
         run(tiny, out, cfg=changed, stage="2")  # stage 1 was trained with another VQ-VAE
-    cfg = dict(tiny["cfg"], stage2=dict(tiny["cfg"]["stage2"], steps=6, eval_every=3, lr=0.05))
-    result = run(tiny, out, cfg=cfg, stage="2")  # a new stage 2 may have its own settings
+    # A model field stated at its default value (as a config written after the field was added
+    # does) is no change; a new stage 2 may have its own settings, here keeping the weights of
+    # the lowest validation lip error instead of the lowest loss.
+    cfg = dict(tiny["cfg"], vqvae=dict(tiny["cfg"]["vqvae"], closed_weight=4.0),
+               stage2=dict(tiny["cfg"]["stage2"], steps=6, eval_every=3, lr=0.05, best_metric="lve_bs"))
+    result = run(tiny, out, cfg=cfg, stage="2")
     assert tr.load_config(out / "config.yaml")["stage2"]["steps"] == 6
     final = load_file(str(result.bundle / "model.safetensors"))
     # stage 2 trained on the frozen stage-1 VQ-VAE of the folder: same codebook as run A
     vq_a = load_file(str(run_a.out / "stage1" / "model.safetensors"))
     assert torch.equal(final["vqvae.vq_low.codebook"], vq_a["vq_low.codebook"])
-    # keep_best: the stage's result is the validation with the lowest loss (step 3 or 6)
+    # keep_best: the stage's result is the validation with the lowest lip error (step 3 or 6)
     val = {step: v for (stage, step, metric), v in losses(out, "val").items()
-           if stage == "stage2" and metric == "loss"}
+           if stage == "stage2" and metric == "lve_bs"}
     done = json.loads((out / "stage2" / "done.json").read_text())
     assert sorted(val) == [3, 6] and done["weights_of_step"] == min(val, key=val.get)
+    assert done["best_metric"] == "lve_bs" and done["val_best"] == min(val.values())
     best = load_file(str(out / "stage2" / "best.safetensors"))
     assert best.keys() == final.keys() and all(torch.equal(best[k], final[k]) for k in best)
 
