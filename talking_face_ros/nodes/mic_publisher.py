@@ -161,7 +161,7 @@ def main(args=None) -> int:
 
     from talking_face_ros.msg import AudioChunk
 
-    qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50, reliability=ReliabilityPolicy.RELIABLE,
+    qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=500, reliability=ReliabilityPolicy.RELIABLE,
                      durability=DurabilityPolicy.VOLATILE)
     step = max(1, int(round(options.rate * options.chunk_ms / 1000.0)))
     blocks: queue.Queue = queue.Queue()

@@ -5,10 +5,13 @@ Topics (names relative, so namespaces and remapping apply):
 =============  ====================================  ==============================================
 topic          type                                  QoS, and why
 =============  ====================================  ==============================================
-audio          talking_face_ros/AudioChunk (sub)     reliable, keep last 50, volatile: speech must
+audio          talking_face_ros/AudioChunk (sub)     reliable, keep last 500, volatile: speech must
                                                      arrive whole (a lost 20 ms chunk becomes
-                                                     silence); 50 chunks are 1 s of slack; old
-                                                     audio is useless to a late joiner
+                                                     silence); 500 chunks are 10 s of 20 ms
+                                                     chunks that an executor stalled by a loaded
+                                                     machine can take late instead of losing (50
+                                                     lost audio in tests); old audio is useless
+                                                     to a late joiner
 emotion        std_msgs/String (sub)                 reliable, transient local, depth 1: a node
                                                      (re)started after the emotion was set still
                                                      gets it (publishers must use the same QoS)
@@ -105,7 +108,7 @@ from talking_face_ros.paths import DEFAULT_MODEL_DIR
 
 NODE_NAME = "talking_face_node"
 DEFAULT_MODEL = DEFAULT_MODEL_DIR
-AUDIO_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50, reliability=ReliabilityPolicy.RELIABLE,
+AUDIO_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=500, reliability=ReliabilityPolicy.RELIABLE,
                        durability=DurabilityPolicy.VOLATILE)
 EMOTION_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
