@@ -98,6 +98,7 @@ class Engine:
         self._features = StreamingFeatures(bundle.encoders.speech, bundle.plan, fps=bundle.fps)
         self._reach = self.model.receptive_field
         self._align = int(self.model.align)
+        self._plan = _CodePlan.of(self.model)  # None: every window runs the whole network
         self._identity = 0
         self._emotion_text = bundle.default_emotion
         self._target = self._embed(self._emotion_text)
@@ -148,7 +149,13 @@ class Engine:
         Chunk wait + plan right context + feature interpolation (``StreamingFeatures.latency_s``)
         plus the model's lookahead; the soxr delay of non-16 kHz input (a few ms) comes on top.
         """
-        return self._features.latency_s + self.model.lookahead / self.fps
+        return self._features.latency_s + self.lookahead_frames / self.fps
+
+    @property
+    def lookahead_frames(self) -> int:
+        """Frames of features after the newest final frame, at most (the model's lookahead, or
+        the code plan's, which drops a few frames of the reach bound's slack)."""
+        return self.model.lookahead if self._plan is None else self._plan.lookahead(self._align)
 
     @property
     def emotion(self) -> str:
@@ -246,7 +253,7 @@ class Engine:
         """Sizes of every internal buffer (samples or frames), for memory checks."""
         f = self._features.buffered()
         return {"audio": f["audio"], "features": f["features"], "model_frames": len(self._speech),
-                "unpulled_frames": sum(len(w) for _, w in self._out)}
+                "codes": len(self._high) + len(self._low), "unpulled_frames": sum(len(w) for _, w in self._out)}
 
     # ------------------------------------------------------------------ offline
 
@@ -277,6 +284,9 @@ class Engine:
         self._buf_start = 0
         self._n_frames = 0  # frames whose features arrived
         self._next_out = 0  # next frame to make final
+        # Codes already drawn (code plan only): steps [_start, _start + len) of the utterance.
+        self._high, self._high_start = np.zeros(0, np.int64), 0
+        self._low, self._low_start = np.zeros(0, np.int64), 0
 
     def _embed(self, text: str) -> np.ndarray:
         return np.asarray(self.bundle.encoders.text.encode_one(text), np.float32)
@@ -362,6 +372,8 @@ class Engine:
 
     def _run(self, *, final: bool) -> int:
         """Make final every frame whose lookahead is covered (all of them when ``final``)."""
+        if self._plan is not None:
+            return self._run_codes(final=final)
         stop = self._n_frames if final else self._n_frames - self.model.lookahead
         made = 0
         while self._next_out < stop:
@@ -376,6 +388,96 @@ class Engine:
             self._drop_before(max(0, s - self._reach.left) // self._align * self._align)
         self.stats["frames"] += made
         return made
+
+    def _run_codes(self, *, final: bool) -> int:
+        """``_run`` for a code predictor: each code is drawn once and kept until no frame needs it.
+
+        Three stages, each in windows only as wide as its own reach (``_CodePlan``): high codes
+        from speech, low codes from speech and the high codes, frames from both codes. A code
+        is drawn once its reach of speech (and of high codes) exists, a frame once its codes
+        do; a window's edges are farther than the stage's reach from what is kept of it, so the
+        numbers are those of one pass over the whole utterance (as in ``_run``), at a fraction of
+        the cost of running the whole network over ``receptive_field`` for every piece.
+        """
+        p, n = self._plan, self._n_frames
+        high_n, low_n, stop = p.ready(n, final=final, align=self._align)
+        if p.hierarchical:
+            while self._high_start + len(self._high) < high_n:
+                j0 = self._high_start + len(self._high)
+                j1 = min(high_n, j0 + max(1, self.window_frames // p.s2))
+                a = self._window_start(p.s2 * j0 - p.high.left)
+                b = n if final and j1 == high_n else min(n, p.s2 * (j1 - 1) + p.high.right + 1)
+                codes = self._codes("high", a, b)
+                self._high = np.concatenate([self._high, codes[j0 - a // p.s2:j1 - a // p.s2]])
+        while self._low_start + len(self._low) < low_n:
+            i0 = self._low_start + len(self._low)
+            i1 = min(low_n, i0 + max(1, self.window_frames // p.s1))
+            a = self._window_start(p.s1 * i0 - p.low.left)
+            b = n if final and i1 == low_n else min(n, p.s1 * (i1 - 1) + p.low.right + 1)
+            codes = self._codes("low", a, b)
+            self._low = np.concatenate([self._low, codes[i0 - a // p.s1:i1 - a // p.s1]])
+        made = 0
+        while self._next_out < stop:
+            e = self._next_out
+            s = min(stop, e + self.window_frames)
+            a = self._window_start(e - p.decode.left)
+            b = n if final and s == stop else min(n, s - 1 + p.decode.right + 1)
+            self._out.append((self._utt_base + e, self._decode(a, b)[e - a:s - a]))
+            self._next_out = s
+            made += s - e
+        # Keep what the next window of each stage reads.
+        low_from = self._window_start(p.s1 * (self._low_start + len(self._low)) - p.low.left)
+        decode_from = self._window_start(self._next_out - p.decode.left)
+        frames_from = min(low_from, decode_from)
+        if p.hierarchical:
+            frames_from = min(frames_from, self._window_start(p.s2 * (self._high_start + len(self._high)) - p.high.left))
+            self._high, self._high_start = _drop_codes(self._high, self._high_start, min(low_from, decode_from) // p.s2)
+        self._low, self._low_start = _drop_codes(self._low, self._low_start, decode_from // p.s1)
+        self._drop_before(frames_from)
+        self.stats["frames"] += made
+        return made
+
+    def _window_start(self, frame: int) -> int:
+        return max(0, frame) // self._align * self._align
+
+    def _window_codes(self, level: str, a: int, b: int) -> np.ndarray:
+        """Codes of ``level`` on the window [a, b)'s step grid; 0 stands in for codes not drawn
+        yet (only window edges that no kept output reads lie there)."""
+        stride = self._plan.s2 if level == "high" else self._plan.s1
+        codes, start = (self._high, self._high_start) if level == "high" else (self._low, self._low_start)
+        first, steps = a // stride, -(-(b - a) // self._align) * self._align // stride
+        out = np.zeros(steps, np.int64)
+        known = codes[first - start:first - start + steps]
+        out[:len(known)] = known
+        return out
+
+    def _codes(self, level: str, a: int, b: int) -> np.ndarray:
+        """Codes of ``level`` drawn over the frames [a, b)."""
+        torch = self._torch
+        i, j = a - self._buf_start, b - self._buf_start
+        speech = torch.from_numpy(self._speech[i:j]).to(self._device)
+        text = torch.from_numpy(self._text[i:j]).to(self._device)
+        options = dict(temperature=self.temperature, generator=self._generator)
+        if level == "high":
+            codes = self.model.predict_high_codes(speech, text, self._identity, **options)
+        else:
+            high = torch.from_numpy(self._window_codes("high", a, b)).to(self._device) \
+                if self._plan.hierarchical else None
+            codes = self.model.predict_low_codes(speech, text, self._identity, high_codes=high, **options)
+        return codes.cpu().numpy()
+
+    def _decode(self, a: int, b: int) -> np.ndarray:
+        """Frames [a, b) decoded from the drawn codes."""
+        torch = self._torch
+        i, j = a - self._buf_start, b - self._buf_start
+        text = torch.from_numpy(self._text[i:j]).to(self._device)[None]
+        low = torch.from_numpy(self._window_codes("low", a, b)).to(self._device)[None]
+        high = torch.from_numpy(self._window_codes("high", a, b)).to(self._device)[None] \
+            if self._plan.hierarchical else None
+        identity = torch.tensor([self._identity], device=self._device)
+        with torch.no_grad():
+            out = self.model.vqvae.decode_codes(low, high, frames=b - a, identity=identity, text=text)
+        return out[0].detach().to("cpu", torch.float32).numpy()
 
     def _predict(self, a: int, b: int) -> np.ndarray:
         torch = self._torch
@@ -399,6 +501,58 @@ class Engine:
     def _take(self) -> list[tuple[int, np.ndarray]]:
         out, self._out = self._out, []
         return out
+
+
+@dataclass(frozen=True)
+class _CodePlan:
+    """Where each stage of a code predictor reads, in frames around an output's anchor."""
+
+    hierarchical: bool
+    s1: int  # frames per low code
+    s2: int  # frames per high code (s1 for one level)
+    high: "Reach | None"  # speech -> high code
+    low: "Reach"  # speech, and high-code anchors -> low code (the wider of the two)
+    low_on_high: "Reach"  # high-code anchors -> low code
+    decode: "Reach"  # code anchors and text -> frame
+
+    @classmethod
+    def of(cls, model) -> "_CodePlan | None":
+        """The plan of a torch ``CodePredictor``; None for other models (one network call per window)."""
+        if not hasattr(model, "predict_high_codes"):
+            return None
+        from .model.layers import Reach
+
+        fields, v = model.code_receptive_fields, model.vqvae.config
+        hierarchical = bool(model.hierarchical)
+        on_high = fields.get("low_on_high", Reach())
+        return cls(hierarchical=hierarchical, s1=v.low_stride, s2=v.high_stride if hierarchical else v.low_stride,
+                   high=fields.get("high"), low=fields["low_given_high"].max(on_high), low_on_high=on_high,
+                   decode=model.vqvae.decode_receptive_field)
+
+    def lookahead(self, align: int) -> int:
+        """The most frames of speech after the newest frame that ``ready`` makes final (the
+        pattern repeats every ``align`` frames, once past the utterance's start)."""
+        start = 8 * (self.decode.right + self.low.right + (self.high.right if self.hierarchical else 0) + align)
+        return max(n - self.ready(n, final=False, align=align)[2] for n in range(start, start + 2 * align))
+
+    def ready(self, frames: int, *, final: bool, align: int) -> tuple[int, int, int]:
+        """(high codes, low codes, frames) of an utterance that can be final with ``frames`` of speech."""
+        if final:
+            padded = -(-frames // align) * align
+            return padded // self.s2, padded // self.s1, frames
+        high = max(0, (frames - 1 - self.high.right) // self.s2 + 1) if self.hierarchical else 0
+        low = max(0, (frames - 1 - self.low.right) // self.s1 + 1)
+        if self.hierarchical:  # and the high codes it reads are drawn
+            low = min(low, max(0, (self.s2 * high - 1 - self.low_on_high.right) // self.s1 + 1))
+        stop = self.s1 * low - self.decode.right
+        if self.hierarchical:
+            stop = min(stop, self.s2 * high - self.decode.right)
+        return high, low, max(0, min(frames, stop))
+
+
+def _drop_codes(codes: np.ndarray, start: int, keep_from: int) -> tuple[np.ndarray, int]:
+    drop = min(len(codes), keep_from - start)
+    return (codes[drop:], start + drop) if drop > 0 else (codes, start)
 
 
 def _check_number(value, name: str, *, minimum: float) -> None:

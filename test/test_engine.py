@@ -93,6 +93,42 @@ def test_streamed_equals_offline_equals_one_pass(bundle, speech):
     assert np.allclose(small.animate(speech, SR, emotion="happy", identity="gb_m2")[1], offline, atol=1e-5)
 
 
+@pytest.mark.parametrize("variant", [
+    dict(vq=dict(levels=1), pred={}),  # one level: no high codes
+    dict(vq=dict(high_kernel=5), pred=dict(kernel=1, high_kernel=3, high_attn_right=2, low_attn_right=0)),
+    dict(vq={}, pred=dict(head="latent", low_attn_left=3, high_attn_left=2)),
+], ids=["one-level", "wide-high-reach", "latent-head"])
+def test_code_plan_streams_one_pass_for_other_predictors(tmp_path, encoders, speech, variant):
+    """The engine draws each code once (engine._CodePlan), in windows cut to each stage's own
+    reach: for other shapes of predictor too, its frames are those of one pass."""
+    from talking_face_ros.bundle import save_bundle
+    from talking_face_ros.features import ChunkPlan
+    from talking_face_ros.model import CodePredictor, HierarchicalMotionVQVAE, PredictorConfig
+    from talking_face_ros.model.config import VQVAEConfig
+
+    torch.manual_seed(3)
+    common = dict(num_speakers=1, text_dim=384, identity_dim=8, cond_dim=16)
+    vq = HierarchicalMotionVQVAE(VQVAEConfig(output_activation="sigmoid", frame_dim=16, dim=32, code_dim=8,
+                                             low_codebook_size=32, high_codebook_size=16, **variant["vq"], **common))
+    model = CodePredictor(PredictorConfig(frame_dim=16, dim=32, heads=2, dropout=0.0, **variant["pred"], **common), vq)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    folder = save_bundle(tmp_path / "b", model.eval(), encoders_cfg={"speech": {"kind": "moonshine"},
+                                                                      "text": {"kind": "minilm"}},
+                         plan=ChunkPlan(), fps=FPS, identities=["default", "v1"])
+    b = load_bundle(folder, device="cpu", encoders=Encoders(CheapSpeech(), encoders.text))
+    engine = Engine(b)
+    assert engine._plan is not None and engine.lookahead_frames <= model.lookahead
+    engine.set_emotion("sad")
+    frames = stream(engine, speech, np.random.default_rng(5).integers(1, 4000, 10_000))
+    got = np.stack([f.weights for f in frames])
+    want = one_pass(b, speech, b.encoders.text.encode_one("sad"))
+    assert got.shape == want.shape and np.abs(got - want).max() < 1e-5
+    assert want.std(axis=0).mean() > 0.01
+    assert engine.buffered()["codes"] == 0  # nothing kept across utterances
+
+
 def test_regression_bundle_streams_too(tmp_path, encoders, speech):
     b = load_bundle(make_random_bundle(tmp_path / "reg", kind="regression"), device="cpu",
                     encoders=Encoders(CheapSpeech(), encoders.text))
@@ -230,6 +266,7 @@ def test_memory_stays_bounded_over_a_long_stream(cheap_bundle):
         worst_lag = max(worst_lag, lag)
         b = engine.buffered()
         assert b["model_frames"] <= bound and b["features"] <= 4 and b["unpulled_frames"] == 0
+        assert b["codes"] <= bound  # codes are at most one per frame
         assert b["audio"] <= (1.92 + 0.48 + 0.192) * SR + piece
         peaks.append(b)
     engine.flush()
@@ -243,7 +280,8 @@ def test_memory_stays_bounded_over_a_long_stream(cheap_bundle):
 
 def test_latency_bound_is_tight_with_small_pushes(cheap_bundle, speech):
     engine = Engine(cheap_bundle)
-    model_s = engine.model.lookahead / FPS
+    model_s = engine.lookahead_frames / FPS
+    assert engine.lookahead_frames <= engine.model.lookahead  # the code plan needs no more than the reach bound
     assert engine.latency_s == pytest.approx((7680 + 3072) / SR + 384 / SR - 447 / SR + 1 / FPS + model_s)
     audio = np.tile(speech, 3)
     worst, made, pushed = 0.0, 0, 0

@@ -103,7 +103,10 @@ def test_engine_with_the_onnx_backend_streams_the_torch_frames(folder, exported)
     onnx_engine = Engine.from_bundle(folder, device="cpu", backend="onnx", onnx_dir=exported)
     assert onnx_engine.backend == "onnxruntime (CPUExecutionProvider)"
     assert torch_engine.backend == "torch (cpu, float32)"
-    assert onnx_engine.latency_s == torch_engine.latency_s
+    # The torch engine draws each code once (engine._CodePlan), which needs a few frames less
+    # than the whole network's reach that the onnx graphs are run with.
+    assert torch_engine.latency_s <= onnx_engine.latency_s
+    assert onnx_engine.lookahead_frames == onnx_engine.model.lookahead
     audio = (np.random.default_rng(3).standard_normal(int(2.7 * SR)) * 0.1).astype(np.float32)
     sizes = np.random.default_rng(4).integers(200, 7000, 100)
     out = []
@@ -124,10 +127,11 @@ def test_engine_with_the_onnx_backend_streams_the_torch_frames(folder, exported)
     diff = float(np.abs(w_t - w_o).max())
     print(f"\nengine streamed, torch vs onnx backend, {len(idx_t)} frames: max |diff| {diff:.2e}")
     assert diff < BOUND
-    # temperature > 0 is not in the graphs: the PyTorch model samples, so the draws are the same.
-    a = torch_engine.animate(audio, SR, temperature=1.0, seed=5)[1]
-    b = onnx_engine.animate(audio, SR, temperature=1.0, seed=5)[1]
-    assert np.array_equal(a, b)
+    # temperature > 0 is not in the graphs: the PyTorch model samples them, per window (the torch
+    # engine draws per code, so the two draw differently); a seed repeats a draw.
+    a = onnx_engine.animate(audio, SR, temperature=1.0, seed=5)[1]
+    assert np.array_equal(a, onnx_engine.animate(audio, SR, temperature=1.0, seed=5)[1])
+    assert np.abs(a - onnx_engine.animate(audio, SR)[1]).max() > 1e-3
 
 
 def test_export_folder_is_found_beside_the_bundle_or_made_in_the_cache(folder, exported, tmp_path, monkeypatch):

@@ -197,7 +197,13 @@ class ConvBlock(nn.Module):
         )
 
     def forward(self, x: Tensor, mask: Tensor, cond: Tensor | None = None) -> Tensor:
-        y = self.conv(x.transpose(1, 2)).transpose(1, 2)
+        if self.reach == 0:
+            # A depthwise kernel of 1 is a per-channel scale and shift. Written out, because
+            # torch's CPU conv runs a grouped conv as one small conv per channel (a tenth of the
+            # default model's streaming time in profiles); the numbers are the same.
+            y = torch.addcmul(self.conv.bias, x, self.conv.weight[:, 0, 0])
+        else:
+            y = self.conv(x.transpose(1, 2)).transpose(1, 2)
         return (x + self.mlp(self.norm(y, cond))) * mask[..., None]
 
 

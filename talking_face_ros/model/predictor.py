@@ -35,6 +35,7 @@ the code embeddings and the decoder, and it is saved with the predictor.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -107,6 +108,8 @@ class CodePredictor(nn.Module):
         low_layer = Reach.steps(r, r, s1) + Reach.steps(c.low_attn_left, c.low_attn_right, s1)
         low = low_in + low_layer * c.low_layers
         self._code_reach["low_given_high"] = trunk + low_layer * c.low_layers
+        if self.hierarchical:  # high-code anchors a low code reads, given the high codes
+            self._code_reach["low_on_high"] = Reach.interp(s1, s2) + low_layer * c.low_layers
         self._code_reach["low"] = low
         # Every code the decoder reads depends on speech within `low` of its anchor (the high
         # codes' reach is contained in it), so predict() reaches `low` + the decoder's reach.
@@ -148,7 +151,9 @@ class CodePredictor(nn.Module):
         """Speech/text frames around a code's anchor that its logits depend on.
 
         "high": high codes; "low": low codes with predicted high codes (what predict() uses);
-        "low_given_high": low codes when the high codes are given (``logits(high_codes=...)``).
+        "low_given_high": low codes when the high codes are given (``logits(high_codes=...)``);
+        "low_on_high" (two levels): frames around a low code's anchor in which lie the anchors
+        of the given high codes it reads.
         """
         return dict(self._code_reach)
 
@@ -255,10 +260,7 @@ class CodePredictor(nn.Module):
                       top_k: int | None = None, generator: torch.Generator | None = None,
                       mask: Tensor | None = None) -> dict[str, Tensor | None]:
         """Batched code prediction: {"low": (B, L), "high": (B, H) or None}; see ``predict``."""
-        was_training = self.training
-        if was_training:  # eval() walks every module: per streamed piece that cost showed in profiles
-            self.eval()
-        try:
+        with _eval_mode(self):
             speech, masks, conds, _ = self._prepare(speech_feats, mask, identity, text_emb, drop=False)
             trunk = self._trunk(speech, masks, conds)
             high, high_vec = None, None
@@ -269,9 +271,41 @@ class CodePredictor(nn.Module):
             low = sample_codes(self._low_logits(trunk, high_vec, masks, conds)[0], temperature=temperature,
                                top_k=top_k, generator=generator)
             return {"low": low, "high": high}
-        finally:
-            if was_training:
-                self.train()
+
+    @torch.no_grad()
+    def predict_high_codes(self, speech_feats, text_emb=None, identity=None, *, temperature: float = 0.0,
+                           top_k: int | None = None, generator: torch.Generator | None = None) -> Tensor:
+        """High codes alone, (B, H) (or (H,) for one sequence); arguments as in ``predict``.
+
+        With ``predict_low_codes`` this lets a streaming caller (the engine) compute each code
+        once, in a window just wide enough for it, instead of every code in its reach per step.
+        """
+        if not self.hierarchical:
+            raise ValueError("a one-level model has no high codes")
+        speech, text, identity, single = as_batch(speech_feats, text_emb, identity)
+        with _eval_mode(self):
+            speech, masks, conds, _ = self._prepare(speech, None, identity, text, drop=False)
+            logits = self._high_logits(self._trunk(speech, masks, conds), masks, conds)[0]
+            high = sample_codes(logits, temperature=temperature, top_k=top_k, generator=generator)
+        return high[0] if single else high
+
+    @torch.no_grad()
+    def predict_low_codes(self, speech_feats, text_emb=None, identity=None, *, high_codes: Tensor | None,
+                          temperature: float = 0.0, top_k: int | None = None,
+                          generator: torch.Generator | None = None) -> Tensor:
+        """Low codes given the high codes of the same frames, (B, L) (or (L,)); see ``predict_high_codes``."""
+        speech, text, identity, single = as_batch(speech_feats, text_emb, identity)
+        with _eval_mode(self):
+            speech, masks, conds, _ = self._prepare(speech, None, identity, text, drop=False)
+            high_vec = None
+            if self.hierarchical:
+                if high_codes is None:
+                    raise ValueError("a two-level model needs high_codes")
+                high = torch.as_tensor(high_codes, device=speech.device)
+                high_vec = self.vqvae.vq_high.lookup(high[None] if single else high)
+            logits = self._low_logits(self._trunk(speech, masks, conds), high_vec, masks, conds)[0]
+            low = sample_codes(logits, temperature=temperature, top_k=top_k, generator=generator)
+        return low[0] if single else low
 
     @torch.no_grad()
     def predict(self, speech_feats, text_emb=None, identity=None, *, temperature: float = 0.0,
@@ -351,6 +385,20 @@ class CodePredictor(nn.Module):
         book = quantizer.codebook.to(out.dtype)
         d2 = (out * out).sum(-1, keepdim=True) - 2 * out @ book.t() + (book * book).sum(-1)
         return -d2 * scale.exp(), out
+
+
+@contextlib.contextmanager
+def _eval_mode(model: nn.Module):
+    """Eval mode for the block, only switched when needed (eval() walks every module: per
+    streamed piece that cost showed in profiles)."""
+    was_training = model.training
+    if was_training:
+        model.eval()
+    try:
+        yield
+    finally:
+        if was_training:
+            model.train()
 
 
 def _straight_through(logits: Tensor) -> Tensor:
