@@ -15,6 +15,10 @@ How it stays exact and bounded:
   the model's code grid, ``align``), which gives the same numbers as one pass over the whole
   utterance. Everything older than the next window's start is dropped, so memory does not grow
   with the length of the stream.
+* A torch code predictor is run in its three stages instead (``_CodePlan``): each high code,
+  low code and frame is computed once, in a window cut to that stage's own reach, and the codes
+  are kept until no frame needs them. Same numbers; in the default model the windows per second
+  of audio shrink from the whole 7 s reach to about what each stage reads (profile in the README).
 * Text conditions are per frame. ``set_emotion`` starts a linear blend from the current text
   embedding to the new one at the first frame at or after the newest audio, over
   ``emotion_blend_s``. Frames get their text when their features arrive, which is always after
@@ -285,6 +289,7 @@ class Engine:
         self._n_frames = 0  # frames whose features arrived
         self._next_out = 0  # next frame to make final
         # Codes already drawn (code plan only): steps [_start, _start + len) of the utterance.
+        self._trunk, self._trunk_start = self._torch.zeros(0), 0  # speech trunk steps (code plan), on the device
         self._high, self._high_start = np.zeros(0, np.int64), 0
         self._low, self._low_start = np.zeros(0, np.int64), 0
 
@@ -400,7 +405,14 @@ class Engine:
         the cost of running the whole network over ``receptive_field`` for every piece.
         """
         p, n = self._plan, self._n_frames
-        high_n, low_n, stop = p.ready(n, final=final, align=self._align)
+        trunk_n, high_n, low_n, stop = p.ready(n, final=final, align=self._align)
+        while self._trunk_start + len(self._trunk) < trunk_n:
+            i0 = self._trunk_start + len(self._trunk)
+            i1 = min(trunk_n, i0 + max(1, self.window_frames // p.s1))
+            a = self._window_start(p.s1 * i0 - p.trunk.left)
+            b = n if final and i1 == trunk_n else min(n, p.s1 * (i1 - 1) + p.trunk.right + 1)
+            steps = self._speech_trunk(a, b)[i0 - a // p.s1:i1 - a // p.s1]
+            self._trunk = self._torch.cat([self._trunk, steps]) if len(self._trunk) else steps
         if p.hierarchical:
             while self._high_start + len(self._high) < high_n:
                 j0 = self._high_start + len(self._high)
@@ -426,14 +438,16 @@ class Engine:
             self._next_out = s
             made += s - e
         # Keep what the next window of each stage reads.
+        trunk_from = self._window_start(p.s1 * (self._trunk_start + len(self._trunk)) - p.trunk.left)
         low_from = self._window_start(p.s1 * (self._low_start + len(self._low)) - p.low.left)
         decode_from = self._window_start(self._next_out - p.decode.left)
-        frames_from = min(low_from, decode_from)
+        high_from = low_from
         if p.hierarchical:
-            frames_from = min(frames_from, self._window_start(p.s2 * (self._high_start + len(self._high)) - p.high.left))
+            high_from = self._window_start(p.s2 * (self._high_start + len(self._high)) - p.high.left)
             self._high, self._high_start = _drop_codes(self._high, self._high_start, min(low_from, decode_from) // p.s2)
+        self._trunk, self._trunk_start = _drop_codes(self._trunk, self._trunk_start, min(high_from, low_from) // p.s1)
         self._low, self._low_start = _drop_codes(self._low, self._low_start, decode_from // p.s1)
-        self._drop_before(frames_from)
+        self._drop_before(min(trunk_from, high_from, low_from, decode_from))
         self.stats["frames"] += made
         return made
 
@@ -451,30 +465,45 @@ class Engine:
         out[:len(known)] = known
         return out
 
-    def _codes(self, level: str, a: int, b: int) -> np.ndarray:
-        """Codes of ``level`` drawn over the frames [a, b)."""
+    def _speech_trunk(self, a: int, b: int):
+        """The model's speech trunk over the frames [a, b), (steps, dim) on the device."""
+        speech, text, identity = self._window_inputs(a, b, speech=True)
+        return self.model.speech_trunk(speech, text, identity)[0]
+
+    def _window_inputs(self, a: int, b: int, *, speech: bool = False):
+        """Batched (speech or None, text, identity) of the frames [a, b) for the model."""
         torch = self._torch
         i, j = a - self._buf_start, b - self._buf_start
-        speech = torch.from_numpy(self._speech[i:j]).to(self._device)
-        text = torch.from_numpy(self._text[i:j]).to(self._device)
+        text = torch.from_numpy(self._text[i:j]).to(self._device)[None]
+        feats = torch.from_numpy(self._speech[i:j]).to(self._device)[None] if speech else None
+        return feats, text, torch.tensor([self._identity], device=self._device)
+
+    def _codes(self, level: str, a: int, b: int) -> np.ndarray:
+        """Codes of ``level`` drawn over the frames [a, b), from the kept trunk steps (zeros for
+        steps not computed yet: only window edges that no kept code reads lie there)."""
+        torch = self._torch
+        _, text, identity = self._window_inputs(a, b)
+        s1 = self._plan.s1
+        first, steps = a // s1, -(-(b - a) // self._align) * self._align // s1
+        trunk = self._trunk.new_zeros((steps, self._trunk.shape[1]))
+        known = self._trunk[first - self._trunk_start:first - self._trunk_start + steps]
+        trunk[:len(known)] = known
         options = dict(temperature=self.temperature, generator=self._generator)
         if level == "high":
-            codes = self.model.predict_high_codes(speech, text, self._identity, **options)
+            codes = self.model.predict_high_codes(trunk[None], text, identity, **options)
         else:
-            high = torch.from_numpy(self._window_codes("high", a, b)).to(self._device) \
+            high = torch.from_numpy(self._window_codes("high", a, b)).to(self._device)[None] \
                 if self._plan.hierarchical else None
-            codes = self.model.predict_low_codes(speech, text, self._identity, high_codes=high, **options)
-        return codes.cpu().numpy()
+            codes = self.model.predict_low_codes(trunk[None], text, identity, high_codes=high, **options)
+        return codes[0].cpu().numpy()
 
     def _decode(self, a: int, b: int) -> np.ndarray:
         """Frames [a, b) decoded from the drawn codes."""
         torch = self._torch
-        i, j = a - self._buf_start, b - self._buf_start
-        text = torch.from_numpy(self._text[i:j]).to(self._device)[None]
+        _, text, identity = self._window_inputs(a, b)
         low = torch.from_numpy(self._window_codes("low", a, b)).to(self._device)[None]
         high = torch.from_numpy(self._window_codes("high", a, b)).to(self._device)[None] \
             if self._plan.hierarchical else None
-        identity = torch.tensor([self._identity], device=self._device)
         with torch.no_grad():
             out = self.model.vqvae.decode_codes(low, high, frames=b - a, identity=identity, text=text)
         return out[0].detach().to("cpu", torch.float32).numpy()
@@ -508,6 +537,7 @@ class _CodePlan:
     """Where each stage of a code predictor reads, in frames around an output's anchor."""
 
     hierarchical: bool
+    trunk: "Reach"  # speech -> trunk step (low rate)
     s1: int  # frames per low code
     s2: int  # frames per high code (s1 for one level)
     high: "Reach | None"  # speech -> high code
@@ -525,7 +555,7 @@ class _CodePlan:
         fields, v = model.code_receptive_fields, model.vqvae.config
         hierarchical = bool(model.hierarchical)
         on_high = fields.get("low_on_high", Reach())
-        return cls(hierarchical=hierarchical, s1=v.low_stride, s2=v.high_stride if hierarchical else v.low_stride,
+        return cls(hierarchical=hierarchical, trunk=fields["trunk"], s1=v.low_stride, s2=v.high_stride if hierarchical else v.low_stride,
                    high=fields.get("high"), low=fields["low_given_high"].max(on_high), low_on_high=on_high,
                    decode=model.vqvae.decode_receptive_field)
 
@@ -533,13 +563,15 @@ class _CodePlan:
         """The most frames of speech after the newest frame that ``ready`` makes final (the
         pattern repeats every ``align`` frames, once past the utterance's start)."""
         start = 8 * (self.decode.right + self.low.right + (self.high.right if self.hierarchical else 0) + align)
-        return max(n - self.ready(n, final=False, align=align)[2] for n in range(start, start + 2 * align))
+        return max(n - self.ready(n, final=False, align=align)[3] for n in range(start, start + 2 * align))
 
-    def ready(self, frames: int, *, final: bool, align: int) -> tuple[int, int, int]:
-        """(high codes, low codes, frames) of an utterance that can be final with ``frames`` of speech."""
+    def ready(self, frames: int, *, final: bool, align: int) -> tuple[int, int, int, int]:
+        """(trunk steps, high codes, low codes, frames) of an utterance that can be final with
+        ``frames`` of speech."""
         if final:
             padded = -(-frames // align) * align
-            return padded // self.s2, padded // self.s1, frames
+            return padded // self.s1, padded // self.s2, padded // self.s1, frames
+        trunk = max(0, (frames - 1 - self.trunk.right) // self.s1 + 1)
         high = max(0, (frames - 1 - self.high.right) // self.s2 + 1) if self.hierarchical else 0
         low = max(0, (frames - 1 - self.low.right) // self.s1 + 1)
         if self.hierarchical:  # and the high codes it reads are drawn
@@ -547,7 +579,7 @@ class _CodePlan:
         stop = self.s1 * low - self.decode.right
         if self.hierarchical:
             stop = min(stop, self.s2 * high - self.decode.right)
-        return high, low, max(0, min(frames, stop))
+        return trunk, high, low, max(0, min(frames, stop))
 
 
 def _drop_codes(codes: np.ndarray, start: int, keep_from: int) -> tuple[np.ndarray, int]:

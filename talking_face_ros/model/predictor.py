@@ -107,6 +107,7 @@ class CodePredictor(nn.Module):
         self.low_scale = self._new_scale()
         low_layer = Reach.steps(r, r, s1) + Reach.steps(c.low_attn_left, c.low_attn_right, s1)
         low = low_in + low_layer * c.low_layers
+        self._code_reach["trunk"] = trunk
         self._code_reach["low_given_high"] = trunk + low_layer * c.low_layers
         if self.hierarchical:  # high-code anchors a low code reads, given the high codes
             self._code_reach["low_on_high"] = Reach.interp(s1, s2) + low_layer * c.low_layers
@@ -150,7 +151,8 @@ class CodePredictor(nn.Module):
     def code_receptive_fields(self) -> dict[str, Reach]:
         """Speech/text frames around a code's anchor that its logits depend on.
 
-        "high": high codes; "low": low codes with predicted high codes (what predict() uses);
+        "trunk": the speech trunk's steps (``speech_trunk``); "high": high codes; "low": low
+        codes with predicted high codes (what predict() uses);
         "low_given_high": low codes when the high codes are given (``logits(high_codes=...)``);
         "low_on_high" (two levels): frames around a low code's anchor in which lie the anchors
         of the given high codes it reads.
@@ -272,40 +274,43 @@ class CodePredictor(nn.Module):
                                top_k=top_k, generator=generator)
             return {"low": low, "high": high}
 
-    @torch.no_grad()
-    def predict_high_codes(self, speech_feats, text_emb=None, identity=None, *, temperature: float = 0.0,
-                           top_k: int | None = None, generator: torch.Generator | None = None) -> Tensor:
-        """High codes alone, (B, H) (or (H,) for one sequence); arguments as in ``predict``.
+    # -- the three stages, for a streaming caller ------------------------------------------------
+    # The engine runs them apart so that each trunk step and code is computed once, in a window
+    # just wide enough for it, instead of everything in the reach of every new frame. Batched
+    # inputs only: speech (B, T, speech_dim), text (B, T, text_dim), identity (B,).
 
-        With ``predict_low_codes`` this lets a streaming caller (the engine) compute each code
-        once, in a window just wide enough for it, instead of every code in its reach per step.
-        """
+    @torch.no_grad()
+    def speech_trunk(self, speech: Tensor, text: Tensor, identity: Tensor) -> Tensor:
+        """The shared speech trunk at the low rate, (B, ceil(T / align) * align / low_stride, dim)."""
+        with _eval_mode(self):
+            speech, masks, conds, _ = self._prepare(speech, None, identity, text, drop=False)
+            return self._trunk(speech, masks, conds)
+
+    @torch.no_grad()
+    def predict_high_codes(self, trunk: Tensor, text: Tensor, identity: Tensor, *, temperature: float = 0.0,
+                           top_k: int | None = None, generator: torch.Generator | None = None) -> Tensor:
+        """High codes (B, H) from the trunk of the frames of ``text`` (B, T, text_dim)."""
         if not self.hierarchical:
             raise ValueError("a one-level model has no high codes")
-        speech, text, identity, single = as_batch(speech_feats, text_emb, identity)
         with _eval_mode(self):
-            speech, masks, conds, _ = self._prepare(speech, None, identity, text, drop=False)
-            logits = self._high_logits(self._trunk(speech, masks, conds), masks, conds)[0]
-            high = sample_codes(logits, temperature=temperature, top_k=top_k, generator=generator)
-        return high[0] if single else high
+            masks, conds = self._conditions(text, identity)
+            logits = self._high_logits(trunk.to(self.speech_in.weight), masks, conds)[0]
+            return sample_codes(logits, temperature=temperature, top_k=top_k, generator=generator)
 
     @torch.no_grad()
-    def predict_low_codes(self, speech_feats, text_emb=None, identity=None, *, high_codes: Tensor | None,
+    def predict_low_codes(self, trunk: Tensor, text: Tensor, identity: Tensor, *, high_codes: Tensor | None,
                           temperature: float = 0.0, top_k: int | None = None,
                           generator: torch.Generator | None = None) -> Tensor:
-        """Low codes given the high codes of the same frames, (B, L) (or (L,)); see ``predict_high_codes``."""
-        speech, text, identity, single = as_batch(speech_feats, text_emb, identity)
+        """Low codes (B, L) from the trunk and the high codes (B, H) of the same frames."""
         with _eval_mode(self):
-            speech, masks, conds, _ = self._prepare(speech, None, identity, text, drop=False)
+            masks, conds = self._conditions(text, identity)
             high_vec = None
             if self.hierarchical:
                 if high_codes is None:
                     raise ValueError("a two-level model needs high_codes")
-                high = torch.as_tensor(high_codes, device=speech.device)
-                high_vec = self.vqvae.vq_high.lookup(high[None] if single else high)
-            logits = self._low_logits(self._trunk(speech, masks, conds), high_vec, masks, conds)[0]
-            low = sample_codes(logits, temperature=temperature, top_k=top_k, generator=generator)
-        return low[0] if single else low
+                high_vec = self.vqvae.vq_high.lookup(high_codes)
+            logits = self._low_logits(trunk.to(self.speech_in.weight), high_vec, masks, conds)[0]
+            return sample_codes(logits, temperature=temperature, top_k=top_k, generator=generator)
 
     @torch.no_grad()
     def predict(self, speech_feats, text_emb=None, identity=None, *, temperature: float = 0.0,
@@ -332,15 +337,24 @@ class CodePredictor(nn.Module):
     def _prepare(self, speech, mask, identity, text, *, drop: bool):
         speech = check_series(speech, "speech features", self.config.speech_dim).to(self.speech_in.weight)
         B, T, _ = speech.shape
+        masks, conds = self._conditions(text, identity, mask=mask, batch=B, frames=T, device=speech.device,
+                                        drop=drop)
+        return pad_time(speech, ceil_to(T, self.align)) * masks["frame"][..., None], masks, conds, T
+
+    def _conditions(self, text, identity, *, mask=None, batch=None, frames=None, device=None, drop=False):
+        """Masks and pooled conditions of ``frames`` frames (default: ``text``'s batch and length)."""
+        B = text.shape[0] if batch is None else batch
+        T = text.shape[1] if frames is None else frames
+        device = text.device if device is None else device
         Tp = ceil_to(T, self.align)
-        masks = self.vqvae.code_masks(check_mask(mask, B, T, speech.device), Tp)
+        masks = self.vqvae.code_masks(check_mask(mask, B, T, device), Tp)
         cond = self.conditioner(identity, text, batch=B, frames=T, drop=drop)
         cond = pad_time(cond, Tp) * masks["frame"][..., None]
         v = self.vqvae.config
         conds = {"low": pool_time(cond, masks["frame"], v.low_stride)}
         if self.hierarchical:
             conds["high"] = pool_time(cond, masks["frame"], v.high_stride)
-        return pad_time(speech, Tp) * masks["frame"][..., None], masks, conds, T
+        return masks, conds
 
     def _trunk(self, speech: Tensor, masks, conds) -> Tensor:
         fm, lm = masks["frame"], masks["low"]
