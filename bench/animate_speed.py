@@ -136,7 +136,8 @@ def main() -> None:
     print(f"model: {what}; {type(model).__name__}, {params / 1e6:.2f} M parameters, {size_mb:.1f} MB file")
     print(f"audio: {secs:.1f} s of speech; torch threads {args.threads}; device {args.device}; "
           f"bundle load (encoders included) {load_s:.1f} s")
-    print(f"lookahead {model.lookahead} frames ({model.lookahead / bundle.fps:.2f} s); "
+    print(f"lookahead {engine.lookahead_frames} frames ({engine.lookahead_frames / bundle.fps:.2f} s; "
+          f"the network's reach bound {model.lookahead}); "
           f"engine latency bound {engine.latency_s:.2f} s; plan {bundle.plan.to_dict()}")
     print()
     print(f"| {'what':58s} | wall s | CPU s | real-time factor | worst push ms |")
