@@ -807,7 +807,10 @@ def gpu_oom(face: InProcessNode, driver: Driver, speech: np.ndarray) -> Result:
                                      "reliability gpu_oom scenario)")
 
     node.device = "cuda"  # what a node on a GPU believes; the engine is on the CPU here
-    old.model.predict = predict
+    # The engine's first network call on new audio: the speech trunk of a code predictor's staged
+    # plan, else the whole network's predict.
+    entry = "speech_trunk" if hasattr(old.model, "speech_trunk") else "predict"
+    setattr(old.model, entry, predict)
     before = driver.frames.snapshot()["speaking"]
     try:
         feed = SpeechFeed(driver, speech)
@@ -819,7 +822,7 @@ def gpu_oom(face: InProcessNode, driver: Driver, speech: np.ndarray) -> Result:
         wait_for(lambda: driver.frames.snapshot()["speaking"] > before + 30, 30.0, "speech frames again")
     finally:
         try:
-            del old.model.predict
+            delattr(old.model, entry)
         except AttributeError:
             pass
     fallback = node.device_fallback
@@ -832,7 +835,7 @@ def gpu_oom(face: InProcessNode, driver: Driver, speech: np.ndarray) -> Result:
     summary = (f"CUDA OOM in the model -> engine rebuilt on the CPU in {figures['failure_to_cpu_engine_s']} s "
                f"(polled), speech animated again; diagnostics: {figures['diagnostics_entry']!r}")
     return Result("gpu_oom", passed, summary, figures,
-                  note="no GPU here: the node was told it ran on CUDA and the model's predict raised "
+                  note=f"no GPU here: the node was told it ran on CUDA and the model's {entry} raised "
                        "torch.OutOfMemoryError")
 
 
