@@ -15,9 +15,9 @@ How it stays exact and bounded:
   the model's code grid, ``align``), which gives the same numbers as one pass over the whole
   utterance. Everything older than the next window's start is dropped, so memory does not grow
   with the length of the stream.
-* A torch code predictor is run in its three stages instead (``_CodePlan``): each high code,
-  low code and frame is computed once, in a window cut to that stage's own reach, and the codes
-  are kept until no frame needs them. Same numbers; in the default model the windows per second
+* A torch code predictor is run in its stages instead (``_CodePlan``): each speech-trunk step,
+  high code, low code and frame is computed once, in a window cut to that stage's own reach, and
+  steps and codes are kept until nothing reads them. Same numbers; in the default model the windows per second
   of audio shrink from the whole 7 s reach to about what each stage reads (profile in the README).
 * Text conditions are per frame. ``set_emotion`` starts a linear blend from the current text
   embedding to the new one at the first frame at or after the newest audio, over
@@ -395,39 +395,26 @@ class Engine:
         return made
 
     def _run_codes(self, *, final: bool) -> int:
-        """``_run`` for a code predictor: each code is drawn once and kept until no frame needs it.
+        """``_run`` for a code predictor: each trunk step and code is computed once and kept
+        until nothing reads it.
 
-        Three stages, each in windows only as wide as its own reach (``_CodePlan``): high codes
-        from speech, low codes from speech and the high codes, frames from both codes. A code
-        is drawn once its reach of speech (and of high codes) exists, a frame once its codes
-        do; a window's edges are farther than the stage's reach from what is kept of it, so the
-        numbers are those of one pass over the whole utterance (as in ``_run``), at a fraction of
-        the cost of running the whole network over ``receptive_field`` for every piece.
+        Four stages, each in windows only as wide as its own reach (``_CodePlan``): trunk steps
+        from speech, high codes from the trunk, low codes from the trunk and the high codes,
+        frames from both codes. A step is computed once its reach of input exists; a window's
+        edges are farther than the stage's reach from what is kept of it, so the numbers are
+        those of one pass over the whole utterance (as in ``_run``), at a fraction of the cost
+        of running the whole network over ``receptive_field`` for every piece.
         """
         p, n = self._plan, self._n_frames
         trunk_n, high_n, low_n, stop = p.ready(n, final=final, align=self._align)
-        while self._trunk_start + len(self._trunk) < trunk_n:
-            i0 = self._trunk_start + len(self._trunk)
-            i1 = min(trunk_n, i0 + max(1, self.window_frames // p.s1))
-            a = self._window_start(p.s1 * i0 - p.trunk.left)
-            b = n if final and i1 == trunk_n else min(n, p.s1 * (i1 - 1) + p.trunk.right + 1)
-            steps = self._speech_trunk(a, b)[i0 - a // p.s1:i1 - a // p.s1]
-            self._trunk = self._torch.cat([self._trunk, steps]) if len(self._trunk) else steps
+        torch = self._torch
+        self._trunk = self._extend(self._trunk, self._trunk_start, trunk_n, p.s1, p.trunk, self._speech_trunk,
+                                   lambda kept, new: torch.cat([kept, new]) if len(kept) else new, final=final)
         if p.hierarchical:
-            while self._high_start + len(self._high) < high_n:
-                j0 = self._high_start + len(self._high)
-                j1 = min(high_n, j0 + max(1, self.window_frames // p.s2))
-                a = self._window_start(p.s2 * j0 - p.high.left)
-                b = n if final and j1 == high_n else min(n, p.s2 * (j1 - 1) + p.high.right + 1)
-                codes = self._codes("high", a, b)
-                self._high = np.concatenate([self._high, codes[j0 - a // p.s2:j1 - a // p.s2]])
-        while self._low_start + len(self._low) < low_n:
-            i0 = self._low_start + len(self._low)
-            i1 = min(low_n, i0 + max(1, self.window_frames // p.s1))
-            a = self._window_start(p.s1 * i0 - p.low.left)
-            b = n if final and i1 == low_n else min(n, p.s1 * (i1 - 1) + p.low.right + 1)
-            codes = self._codes("low", a, b)
-            self._low = np.concatenate([self._low, codes[i0 - a // p.s1:i1 - a // p.s1]])
+            self._high = self._extend(self._high, self._high_start, high_n, p.s2, p.high,
+                                      lambda a, b: self._codes("high", a, b), _append, final=final)
+        self._low = self._extend(self._low, self._low_start, low_n, p.s1, p.low,
+                                 lambda a, b: self._codes("low", a, b), _append, final=final)
         made = 0
         while self._next_out < stop:
             e = self._next_out
@@ -450,6 +437,18 @@ class Engine:
         self._drop_before(min(trunk_from, high_from, low_from, decode_from))
         self.stats["frames"] += made
         return made
+
+    def _extend(self, kept, start: int, target: int, stride: int, reach, compute, append, *, final: bool):
+        """``kept`` (steps [start, start + len) of a stage) extended to ``target`` steps, computed
+        by ``compute(a, b)`` over frame windows [a, b) that reach far enough for every new step."""
+        n = self._n_frames
+        while start + len(kept) < target:
+            i0 = start + len(kept)
+            i1 = min(target, i0 + max(1, self.window_frames // stride))
+            a = self._window_start(stride * i0 - reach.left)
+            b = n if final and i1 == target else min(n, stride * (i1 - 1) + reach.right + 1)
+            kept = append(kept, compute(a, b)[i0 - a // stride:i1 - a // stride])
+        return kept
 
     def _window_start(self, frame: int) -> int:
         return max(0, frame) // self._align * self._align
@@ -580,6 +579,10 @@ class _CodePlan:
         if self.hierarchical:
             stop = min(stop, self.s2 * high - self.decode.right)
         return trunk, high, low, max(0, min(frames, stop))
+
+
+def _append(kept: np.ndarray, new: np.ndarray) -> np.ndarray:
+    return np.concatenate([kept, new])
 
 
 def _drop_codes(codes: np.ndarray, start: int, keep_from: int) -> tuple[np.ndarray, int]:
