@@ -17,8 +17,8 @@ How it stays exact and bounded:
   with the length of the stream.
 * A torch code predictor is run in its stages instead (``_CodePlan``): each speech-trunk step,
   high code, low code and frame is computed once, in a window cut to that stage's own reach, and
-  steps and codes are kept until nothing reads them. Same numbers; in the default model the windows per second
-  of audio shrink from the whole 7 s reach to about what each stage reads (profile in the README).
+  steps and codes are kept until nothing reads them. Same numbers; in the default model the
+  windows per second of audio shrink from the whole 7 s reach to about what each stage reads.
 * Text conditions are per frame. ``set_emotion`` starts a linear blend from the current text
   embedding to the new one at the first frame at or after the newest audio, over
   ``emotion_blend_s``. Frames get their text when their features arrive, which is always after
@@ -48,6 +48,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -55,6 +56,9 @@ from .arkit import NUM_BLENDSHAPES
 from .emotions import clean_text
 from .encoders.base import SAMPLE_RATE
 from .features import StreamingFeatures
+
+if TYPE_CHECKING:  # the engine imports torch only when it is built
+    from .model.layers import Reach
 
 # Sample rates push accepts: telephone audio to the fastest studio converters. A rate of a few
 # Hz would turn a handful of samples into hours of audio after resampling.
@@ -459,6 +463,7 @@ class Engine:
         stride = self._plan.s2 if level == "high" else self._plan.s1
         codes, start = (self._high, self._high_start) if level == "high" else (self._low, self._low_start)
         first, steps = a // stride, -(-(b - a) // self._align) * self._align // stride
+        assert first >= start, "a code this window reads was dropped"  # the keep rules of _run_codes
         out = np.zeros(steps, np.int64)
         known = codes[first - start:first - start + steps]
         out[:len(known)] = known
@@ -484,6 +489,7 @@ class Engine:
         _, text, identity = self._window_inputs(a, b)
         s1 = self._plan.s1
         first, steps = a // s1, -(-(b - a) // self._align) * self._align // s1
+        assert first >= self._trunk_start, "a trunk step this window reads was dropped"  # see _run_codes
         trunk = self._trunk.new_zeros((steps, self._trunk.shape[1]))
         known = self._trunk[first - self._trunk_start:first - self._trunk_start + steps]
         trunk[:len(known)] = known
@@ -554,8 +560,8 @@ class _CodePlan:
         fields, v = model.code_receptive_fields, model.vqvae.config
         hierarchical = bool(model.hierarchical)
         on_high = fields.get("low_on_high", Reach())
-        return cls(hierarchical=hierarchical, trunk=fields["trunk"], s1=v.low_stride, s2=v.high_stride if hierarchical else v.low_stride,
-                   high=fields.get("high"), low=fields["low_given_high"].max(on_high), low_on_high=on_high,
+        return cls(hierarchical=hierarchical, trunk=fields["trunk"], s1=v.low_stride,
+                   s2=v.high_stride if hierarchical else v.low_stride, high=fields.get("high"), low=fields["low_given_high"].max(on_high), low_on_high=on_high,
                    decode=model.vqvae.decode_receptive_field)
 
     def lookahead(self, align: int) -> int:
