@@ -587,7 +587,7 @@ def train_stage(ctx: Context, number: int, kind: str, *, resume: bool, vqvae=Non
     model = build_model(cfg, kind, vqvae=vqvae, **dims).to(ctx.device)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=s["lr"], betas=tuple(s["betas"]), weight_decay=s["weight_decay"])
-    start, offset_s, best = 0, 0.0, {"loss": None, "step": 0}
+    start, offset_s, best = 0, 0.0, {"value": None, "step": 0}  # of the validation figure best_metric
     saved = load_state(folder)
     if saved is not None:
         if not resume:
@@ -599,6 +599,7 @@ def train_stage(ctx: Context, number: int, kind: str, *, resume: bool, vqvae=Non
         model.load_state_dict(loaded.state_dict())
         load_optimizer(saved, optimizer)
         start, offset_s, best = info["step"], info["seconds"], info["best"]
+        best.setdefault("value", best.pop("loss", None))  # states saved before best_metric existed
         if ctx.rank == 0:
             ctx.log.truncate_after(name, start)
     model.train()
@@ -663,8 +664,8 @@ def train_stage(ctx: Context, number: int, kind: str, *, resume: bool, vqvae=Non
                     if metric not in val:
                         raise ValueError(f"{name}.best_metric {metric!r} is not a validation figure of this "
                                          f"stage; it has {sorted(val)}")
-                    if best["loss"] is None or val[metric] < best["loss"]:
-                        best = {"loss": val[metric], "step": done}
+                    if best["value"] is None or val[metric] < best["value"]:
+                        best = {"value": val[metric], "step": done}
                         save_model(model, folder / "best.safetensors")
                     plot_log(ctx.log.path, ctx.out / "curves.png")
                     shown = ", ".join(f"{k} {val[k]:.4g}" for k in ("loss", "lve_bs", "closure") if k in val)
@@ -692,7 +693,7 @@ def train_stage(ctx: Context, number: int, kind: str, *, resume: bool, vqvae=Non
         save_model(model, folder / "model.safetensors")
         kept = best["step"] if s["keep_best"] else s["steps"]
         (folder / "done.json").write_text(json.dumps({"steps": s["steps"], "kind": kind, "weights_of_step": kept,
-                                                      "best_metric": s["best_metric"], "val_best": best["loss"]}))
+                                                      "best_metric": s["best_metric"], "val_best": best["value"]}))
     _barrier(ctx.world)
     return model
 

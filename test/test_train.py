@@ -140,8 +140,16 @@ def test_a_resumed_run_repeats_the_uninterrupted_run_exactly(run_a, tiny, tmp_pa
     assert json.loads((out / "stage1" / "last" / "state.json").read_text())["step"] == 25
     with pytest.raises(ValueError, match="--resume"):
         run(tiny, out)  # never silently restarts over a saved state
+    # A state saved before best_metric existed kept its best validation figure under "loss".
+    state = out / "stage1" / "last" / "state.json"
+    info = json.loads(state.read_text())
+    info["best"] = {"loss": info["best"].pop("value"), **info["best"]}
+    state.write_text(json.dumps(info))
 
     resumed = tr.train(None, None, out, resume=True, device="cpu", progress=False)
+    for stage in ("stage1", "stage2"):
+        assert json.loads((out / stage / "done.json").read_text()) == \
+            json.loads((run_a.out / stage / "done.json").read_text())
     a, b = losses(run_a.out), losses(out)
     assert a.keys() == b.keys()
     assert a == b  # steps 1..25 as a fresh run with the same seed, 26..40 and stage 2 after the resume

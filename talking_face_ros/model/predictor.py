@@ -262,17 +262,12 @@ class CodePredictor(nn.Module):
                       top_k: int | None = None, generator: torch.Generator | None = None,
                       mask: Tensor | None = None) -> dict[str, Tensor | None]:
         """Batched code prediction: {"low": (B, L), "high": (B, H) or None}; see ``predict``."""
+        draw = dict(temperature=temperature, top_k=top_k, generator=generator)
         with _eval_mode(self):
             speech, masks, conds, _ = self._prepare(speech_feats, mask, identity, text_emb, drop=False)
             trunk = self._trunk(speech, masks, conds)
-            high, high_vec = None, None
-            if self.hierarchical:
-                high = sample_codes(self._high_logits(trunk, masks, conds)[0], temperature=temperature,
-                                    top_k=top_k, generator=generator)
-                high_vec = self.vqvae.vq_high.lookup(high)
-            low = sample_codes(self._low_logits(trunk, high_vec, masks, conds)[0], temperature=temperature,
-                               top_k=top_k, generator=generator)
-            return {"low": low, "high": high}
+            high = self._draw_high(trunk, masks, conds, **draw) if self.hierarchical else None
+            return {"low": self._draw_low(trunk, high, masks, conds, **draw), "high": high}
 
     # -- the three stages, for a streaming caller ------------------------------------------------
     # The engine runs them apart so that each trunk step and code is computed once, in a window
@@ -293,24 +288,26 @@ class CodePredictor(nn.Module):
         if not self.hierarchical:
             raise ValueError("a one-level model has no high codes")
         with _eval_mode(self):
-            masks, conds = self._conditions(text, identity)
-            logits = self._high_logits(trunk.to(self.speech_in.weight), masks, conds)[0]
-            return sample_codes(logits, temperature=temperature, top_k=top_k, generator=generator)
+            return self._draw_high(trunk.to(self.speech_in.weight), *self._conditions(text, identity),
+                                   temperature=temperature, top_k=top_k, generator=generator)
 
     @torch.no_grad()
     def predict_low_codes(self, trunk: Tensor, text: Tensor, identity: Tensor, *, high_codes: Tensor | None,
                           temperature: float = 0.0, top_k: int | None = None,
                           generator: torch.Generator | None = None) -> Tensor:
         """Low codes (B, L) from the trunk and the high codes (B, H) of the same frames."""
+        if self.hierarchical and high_codes is None:
+            raise ValueError("a two-level model needs high_codes")
         with _eval_mode(self):
-            masks, conds = self._conditions(text, identity)
-            high_vec = None
-            if self.hierarchical:
-                if high_codes is None:
-                    raise ValueError("a two-level model needs high_codes")
-                high_vec = self.vqvae.vq_high.lookup(high_codes)
-            logits = self._low_logits(trunk.to(self.speech_in.weight), high_vec, masks, conds)[0]
-            return sample_codes(logits, temperature=temperature, top_k=top_k, generator=generator)
+            return self._draw_low(trunk.to(self.speech_in.weight), high_codes, *self._conditions(text, identity),
+                                  temperature=temperature, top_k=top_k, generator=generator)
+
+    def _draw_high(self, trunk, masks, conds, **draw) -> Tensor:
+        return sample_codes(self._high_logits(trunk, masks, conds)[0], **draw)
+
+    def _draw_low(self, trunk, high_codes, masks, conds, **draw) -> Tensor:
+        high_vec = None if high_codes is None else self.vqvae.vq_high.lookup(high_codes)
+        return sample_codes(self._low_logits(trunk, high_vec, masks, conds)[0], **draw)
 
     @torch.no_grad()
     def predict(self, speech_feats, text_emb=None, identity=None, *, temperature: float = 0.0,
