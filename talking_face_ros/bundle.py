@@ -266,14 +266,16 @@ def random_bundle_of_config(config, folder, *, encoders: dict | None = None, spe
 
 def make_random_bundle(folder, *, small: bool = True, kind: str = "predictor", speakers=("v1", "v2"),
                        seed: int = 0, plan: ChunkPlan | None = None, fps: float = 30.0,
-                       speech_dim: int = 416, text_dim: int = 384, head: str = "logits") -> Path:
+                       speech_dim: int = 416, text_dim: int = 384, head: str = "logits",
+                       refine: bool = False) -> Path:
     """A bundle with random weights (Moonshine + MiniLM), for tests and benchmarks.
 
     ``small``: a tiny network (fast tests); False: the default network sizes with the small
     right-side attention a live model uses. Every weight is perturbed (FiLM layers and the null
     text start at zero in an untrained network, which would hide the conditions), and the output
     is a sigmoid so that the random output moves instead of sitting clamped at 0. ``head``: the
-    code predictor's output head (``PredictorConfig.head``).
+    code predictor's output head (``PredictorConfig.head``); ``refine``: with its residual head
+    (``PredictorConfig.refine_weight``).
     """
     import torch
 
@@ -289,7 +291,8 @@ def make_random_bundle(folder, *, small: bool = True, kind: str = "predictor", s
         pred_sizes = dict(frame_dim=16, dim=32, heads=2, identity_dim=8, cond_dim=16) if small else {}
         vq = HierarchicalMotionVQVAE(VQVAEConfig(output_activation="sigmoid", **vq_sizes, **common))
         model = CodePredictor(PredictorConfig(speech_dim=speech_dim, high_attn_right=0, low_attn_right=1,
-                                              dropout=0.0, head=head, **pred_sizes, **common), vq)
+                                              dropout=0.0, head=head, refine_weight=1.0 if refine else 0.0,
+                                              **pred_sizes, **common), vq)
     elif kind == "regression":
         sizes = dict(frame_dim=16, dim=32, heads=2, layers=2, identity_dim=8, cond_dim=16) if small else {}
         model = RegressionBaseline(RegressionConfig(speech_dim=speech_dim, output_activation="sigmoid",

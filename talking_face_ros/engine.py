@@ -295,7 +295,8 @@ class Engine:
         # Codes already drawn (code plan only): steps [_start, _start + len) of the utterance.
         self._trunk, self._trunk_start = self._torch.zeros(0), 0  # speech trunk steps (code plan), on the device
         self._high, self._high_start = np.zeros(0, np.int64), 0
-        self._low, self._low_start = np.zeros(0, np.int64), 0
+        # Low steps: their code and, for a refining predictor, the state its correction reads.
+        self._low, self._low_start = np.zeros(0, self._plan.low_steps if self._plan else np.int64), 0
 
     def _embed(self, text: str) -> np.ndarray:
         return np.asarray(self.bundle.encoders.text.encode_one(text), np.float32)
@@ -464,7 +465,7 @@ class Engine:
         codes, start = (self._high, self._high_start) if level == "high" else (self._low, self._low_start)
         first, steps = a // stride, -(-(b - a) // self._align) * self._align // stride
         assert first >= start, "a code this window reads was dropped"  # the keep rules of _run_codes
-        out = np.zeros(steps, np.int64)
+        out = np.zeros(steps, codes.dtype)
         known = codes[first - start:first - start + steps]
         out[:len(known)] = known
         return out
@@ -478,6 +479,7 @@ class Engine:
         """Batched (speech or None, text, identity) of the frames [a, b) for the model."""
         torch = self._torch
         i, j = a - self._buf_start, b - self._buf_start
+        assert i >= 0, "a frame this window reads was dropped"  # the keep rules of _run_codes
         text = torch.from_numpy(self._text[i:j]).to(self._device)[None]
         feats = torch.from_numpy(self._speech[i:j]).to(self._device)[None] if speech else None
         return feats, text, torch.tensor([self._identity], device=self._device)
@@ -499,18 +501,28 @@ class Engine:
         else:
             high = torch.from_numpy(self._window_codes("high", a, b)).to(self._device)[None] \
                 if self._plan.hierarchical else None
-            codes = self.model.predict_low_codes(trunk[None], text, identity, high_codes=high, **options)
+            codes, hidden = self.model.predict_low(trunk[None], text, identity, high_codes=high, **options)
+            steps = np.zeros(codes.shape[1], self._plan.low_steps)
+            steps["code"] = codes[0].cpu().numpy()
+            if hidden is not None:
+                steps["hidden"] = hidden[0].to("cpu", torch.float32).numpy()
+            return steps
         return codes[0].cpu().numpy()
 
     def _decode(self, a: int, b: int) -> np.ndarray:
-        """Frames [a, b) decoded from the drawn codes."""
+        """Frames [a, b) decoded from the drawn codes (and corrected, by a refining predictor)."""
         torch = self._torch
-        _, text, identity = self._window_inputs(a, b)
-        low = torch.from_numpy(self._window_codes("low", a, b)).to(self._device)[None]
+        speech, text, identity = self._window_inputs(a, b, speech=bool(self._plan.hidden_size))
+        steps = self._window_codes("low", a, b)
+        low = torch.from_numpy(steps["code"]).to(self._device)[None]
         high = torch.from_numpy(self._window_codes("high", a, b)).to(self._device)[None] \
             if self._plan.hierarchical else None
         with torch.no_grad():
-            out = self.model.vqvae.decode_codes(low, high, frames=b - a, identity=identity, text=text)
+            if self._plan.hidden_size:
+                hidden = torch.from_numpy(steps["hidden"]).to(self._device)[None]
+                out = self.model.decode({"low": low, "high": high, "hidden": hidden}, speech, text, identity)
+            else:
+                out = self.model.vqvae.decode_codes(low, high, frames=b - a, identity=identity, text=text)
         return out[0].detach().to("cpu", torch.float32).numpy()
 
     def _predict(self, a: int, b: int) -> np.ndarray:
@@ -549,6 +561,12 @@ class _CodePlan:
     low: "Reach"  # speech, and high-code anchors -> low code (the wider of the two)
     low_on_high: "Reach"  # high-code anchors -> low code
     decode: "Reach"  # code anchors and text -> frame
+    hidden_size: int = 0  # a refining predictor's state per low step (``CodePredictor.decode``), else 0
+
+    @property
+    def low_steps(self) -> np.dtype:
+        """What the engine keeps per low step: the code and the state its frames' correction reads."""
+        return np.dtype([("code", np.int64), ("hidden", np.float32, (self.hidden_size,))])
 
     @classmethod
     def of(cls, model) -> "_CodePlan | None":
@@ -562,7 +580,8 @@ class _CodePlan:
         on_high = fields.get("low_on_high", Reach())
         return cls(hierarchical=hierarchical, trunk=fields["trunk"], s1=v.low_stride,
                    s2=v.high_stride if hierarchical else v.low_stride, high=fields.get("high"), low=fields["low_given_high"].max(on_high), low_on_high=on_high,
-                   decode=model.vqvae.decode_receptive_field)
+                   decode=model.vqvae.decode_receptive_field,
+                   hidden_size=model.config.dim if getattr(model, "refines", False) else 0)
 
     def lookahead(self, align: int) -> int:
         """The most frames of speech after the newest frame that ``ready`` makes final (the

@@ -126,12 +126,17 @@ class OnnxMotionGraphs:
         return next(iter(self.sessions.values())).get_providers()
 
     def codes(self, speech, text, identity) -> dict[str, np.ndarray]:
-        """{"high": (B, H) or absent, "low": (B, L)} int64 code indices."""
+        """{"high": (B, H) or absent, "low": (B, L)} int64 code indices, and "hidden" (B, L, dim)
+        float32 for a refining predictor (the state its correction reads)."""
         out = self.sessions["predictor"].run(None, _motion_feed(speech, text, identity))
         return {name.removesuffix("_codes"): value for name, value in zip(self.code_names, out)}
 
-    def decode(self, codes: dict, text, identity) -> np.ndarray:
-        feed = {f"{k}_codes": np.ascontiguousarray(v, np.int64) for k, v in codes.items()}
+    def decode(self, codes: dict, text, identity, speech=None) -> np.ndarray:
+        """Weights of ``codes``; a refining predictor's decoder also reads ``speech`` (B, T, d)."""
+        feed = {(k if k == "hidden" else f"{k}_codes"):
+                np.ascontiguousarray(v, np.float32 if k == "hidden" else np.int64) for k, v in codes.items()}
+        if "hidden" in codes:
+            feed["speech"] = np.ascontiguousarray(speech, np.float32)
         feed.update(text=np.ascontiguousarray(text, np.float32),
                     identity=np.ascontiguousarray(identity, np.int64).reshape(-1))
         return self.sessions["decoder"].run(None, feed)[0]
@@ -140,7 +145,7 @@ class OnnxMotionGraphs:
         """(B, T, motion_dim) weights of speech (B, T, d), text (B, T, D), identity (B,)."""
         if self.kind == "regression":
             return self.sessions["regression"].run(None, _motion_feed(speech, text, identity))[0]
-        return self.decode(self.codes(speech, text, identity), text, identity)
+        return self.decode(self.codes(speech, text, identity), text, identity, speech)
 
 
 def _motion_feed(speech, text, identity) -> dict:

@@ -181,15 +181,26 @@ def _graph_modules():
         def forward(self, speech, text, identity):
             speech, text, mask = _pad_to_grid(self.model.align, speech, text)
             codes = self.model.predict_codes(speech, text, identity, mask=mask)
-            return (codes["high"], codes["low"]) if codes["high"] is not None else codes["low"]
+            out = tuple(codes[k] for k in ("high", "low", "hidden") if codes[k] is not None)
+            return out if len(out) > 1 else out[0]
 
     class DecoderGraph(nn.Module):
-        def __init__(self, vqvae, hierarchical):
+        def __init__(self, model):
             super().__init__()
-            self.vqvae, self.hierarchical = vqvae, hierarchical
+            self.model, self.vqvae = model, model.vqvae
+            self.hierarchical, self.refines = bool(model.hierarchical), bool(model.refines)
 
         def forward(self, *args):
-            (low, high, text, identity) = args if self.hierarchical else (args[0], None, args[1], args[2])
+            args = list(args)
+            low = args.pop(0)
+            high = args.pop(0) if self.hierarchical else None
+            if self.refines:  # the low steps' state and the speech the correction reads
+                hidden, speech, text, identity = args
+                frames = text.shape[1]
+                speech, text, mask = _pad_to_grid(self.vqvae.align, speech, text)
+                codes = {"low": low, "high": high, "hidden": hidden}
+                return self.model.decode(codes, speech, text, identity, mask=mask)[:, :frames]
+            text, identity = args
             frames = text.shape[1]
             text, mask = _pad_to_grid(self.vqvae.align, text)
             weights = self.vqvae.decode_codes(low, high, frames=mask.shape[1], identity=identity,
@@ -222,36 +233,40 @@ def _example_motion_inputs(model, frames: int, *, batch: int = 1, seed: int = 0)
 
 def _export_predictor(model, out: Path, opset: int) -> dict:
     PredictorGraph, DecoderGraph, _ = _graph_modules()
-    hierarchical = bool(model.hierarchical)
+    hierarchical, refines = bool(model.hierarchical), bool(getattr(model, "refines", False))
     frames = 3 * model.align + 5  # not on the code grid, so that the padding is traced as shape ops
     speech, text, identity = _example_motion_inputs(model, frames)
     dyn_t = {0: "batch", 1: "frames"}
-    code_names = ["high_codes", "low_codes"] if hierarchical else ["low_codes"]
-    code_axes = {"high_codes": {0: "batch", 1: "high_steps"}, "low_codes": {0: "batch", 1: "low_steps"}}
+    code_names = (["high_codes", "low_codes"] if hierarchical else ["low_codes"]) + (["hidden"] if refines else [])
+    code_axes = {"high_codes": {0: "batch", 1: "high_steps"}, "low_codes": {0: "batch", 1: "low_steps"},
+                 "hidden": {0: "batch", 1: "low_steps"}}
     _export(PredictorGraph(model), (speech, text, identity), out / "predictor.onnx", opset,
             ["speech", "text", "identity"], code_names,
             {"speech": dyn_t, "text": dyn_t, "identity": {0: "batch"}, **{n: code_axes[n] for n in code_names}})
     codes = model.predict_codes(speech, text, identity)
-    code_inputs = (codes["low"], codes["high"]) if hierarchical else (codes["low"],)
-    decoder_names = (["low_codes", "high_codes"] if hierarchical else ["low_codes"]) + ["text", "identity"]
-    _export(DecoderGraph(model.vqvae, hierarchical), (*code_inputs, text, identity), out / "decoder.onnx", opset,
+    code_inputs = tuple(codes[k] for k in ("low", "high", "hidden") if codes[k] is not None) \
+        + ((speech,) if refines else ())
+    decoder_names = ["low_codes"] + (["high_codes"] if hierarchical else []) \
+        + (["hidden", "speech"] if refines else []) + ["text", "identity"]
+    _export(DecoderGraph(model), (*code_inputs, text, identity), out / "decoder.onnx", opset,
             decoder_names, ["weights"],
             {**{n: code_axes[n] for n in code_names}, "text": dyn_t, "identity": {0: "batch"},
-             "weights": dyn_t})
+             "weights": dyn_t, **({"speech": dyn_t} if refines else {})})
     v = model.vqvae.config
     speech_in = [["speech", "float32", ["batch", "frames", int(model.config.speech_dim)]],
                  ["text", "float32", ["batch", "frames", int(model.config.text_dim)]],
                  ["identity", "int64", ["batch"]]]
     code_specs = {"high_codes": ["high_codes", "int64", ["batch", "high_steps"]],
-                  "low_codes": ["low_codes", "int64", ["batch", "low_steps"]]}
+                  "low_codes": ["low_codes", "int64", ["batch", "low_steps"]],
+                  "hidden": ["hidden", "float32", ["batch", "low_steps", int(model.config.dim)]],
+                  "speech": speech_in[0]}
     return {
         "predictor": {"file": "predictor.onnx", "inputs": speech_in,
                       "outputs": [code_specs[n] for n in code_names],
                       "steps": {"low_stride": int(v.low_stride), "high_stride": int(v.high_stride) if hierarchical
                                 else None}},
         "decoder": {"file": "decoder.onnx",
-                    "inputs": [code_specs["low_codes"]] + ([code_specs["high_codes"]] if hierarchical else [])
-                    + speech_in[1:],
+                    "inputs": [code_specs[n] for n in decoder_names[:-2]] + speech_in[1:],
                     "outputs": [["weights", "float32", ["batch", "frames", int(v.motion_dim)]]]},
     }
 
@@ -288,11 +303,11 @@ def _check_motion(model, out: Path, graphs: dict, *, threads: int | None) -> dic
             codes = model.predict_codes(speech, text, identity)
             mine = runner.codes(speech.numpy(), text.numpy(), identity.numpy())
             for name, value in codes.items():
-                if value is not None:
+                if value is not None and name != "hidden":  # codes agree; the state is in the weights
                     agree += int((mine[name] == value.numpy()).sum())
                     total += value.numel()
             given = runner.decode({n: v.numpy() for n, v in codes.items() if v is not None},
-                                  text.numpy(), identity.numpy())
+                                  text.numpy(), identity.numpy(), speech.numpy())
             worst_given_codes = max(worst_given_codes, float(np.abs(given - ref).max()))
         else:
             worst_given_codes = worst

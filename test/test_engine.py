@@ -97,7 +97,8 @@ def test_streamed_equals_offline_equals_one_pass(bundle, speech):
     dict(vq=dict(levels=1), pred={}),  # one level: no high codes
     dict(vq=dict(high_kernel=5), pred=dict(kernel=1, high_kernel=3, high_attn_right=2, low_attn_right=0)),
     dict(vq={}, pred=dict(head="latent", low_attn_left=3, high_attn_left=2)),
-], ids=["one-level", "wide-high-reach", "latent-head"])
+    dict(vq={}, pred=dict(refine_weight=1.0)),  # a correction of each frame: the low step's state is kept
+], ids=["one-level", "wide-high-reach", "latent-head", "refine"])
 def test_code_plan_streams_one_pass_for_other_predictors(tmp_path, encoders, speech, variant):
     """The engine draws each code once (engine._CodePlan), in windows cut to each stage's own
     reach: for other shapes of predictor too, its frames are those of one pass."""
@@ -127,6 +128,13 @@ def test_code_plan_streams_one_pass_for_other_predictors(tmp_path, encoders, spe
     assert got.shape == want.shape and np.abs(got - want).max() < 1e-5
     assert want.std(axis=0).mean() > 0.01
     assert engine.buffered()["codes"] == 0  # nothing kept across utterances
+    if model.refines:  # the correction really moves the frames the engine streamed
+        s = torch.from_numpy(encode_planned(b.encoders.speech, speech, b.plan, fps=b.fps))[None]
+        t = torch.tensor(b.encoders.text.encode_one("sad"))[None]
+        codes = model.predict_codes(s, t, torch.tensor([0]))
+        bare = model.vqvae.decode_codes(codes["low"], codes["high"], frames=s.shape[1], identity=torch.tensor([0]),
+                                        text=t)[0].numpy()
+        assert np.abs(bare[:len(got)] - got).max() > 0.01
 
 
 def test_regression_bundle_streams_too(tmp_path, encoders, speech):

@@ -290,10 +290,11 @@ def test_baseline_reach_bounds_the_influence_of_one_speech_frame():
     assert changed.min() >= 75 - reach.right and changed.max() <= 75 + reach.left
 
 
-@pytest.mark.parametrize("head", ["logits", "latent"])
-def test_windowed_processing_equals_one_pass(head):
+@pytest.mark.parametrize("options", [dict(head="logits"), dict(head="latent"), dict(refine_weight=1.0)],
+                         ids=["logits", "latent", "refine"])
+def test_windowed_processing_equals_one_pass(options):
     vq = trained_like(small_vq())
-    pred = trained_like(small_predictor(vq, head=head))
+    pred = trained_like(small_predictor(vq, **options))
     base = trained_like(small_baseline())
     T = 301
     motion = torch.rand(1, T, 52, generator=gen(12))
@@ -654,3 +655,39 @@ def test_predictor_learns_codes_that_speech_determines():
     # With the right codes, predict() gives what the VQ-VAE reconstructs from the true codes.
     error = (pred.predict(speech) - vq.reconstruct(motion)).abs().mean()
     assert error.item() < 0.02
+
+
+def test_refine_head_starts_at_the_codes_and_learns_what_they_miss():
+    """The refine head (refine_weight > 0) starts at zero, so an untrained one changes nothing;
+    trained, it brings the output closer to the motion than the decoded codes alone, while the
+    codes it corrects are still the predicted ones."""
+    torch.manual_seed(50)
+    motion, _ = synthetic_batch()
+    vq = small_vq(low_codebook_size=4, high_codebook_size=2)  # too few codes to say everything
+    with torch.enable_grad():
+        vq.train()(motion)
+    vq.eval()
+    speech = motion @ torch.randn(52, SPEECH_DIM, generator=gen(51))
+    pred = small_predictor(vq, refine_weight=10.0, label_smoothing=0.0)
+    assert pred.refines and not small_predictor(vq).refines
+
+    def bare(model):  # the decoded predicted codes without the correction
+        codes = model.predict_codes(speech)
+        assert codes["hidden"] is not None and codes["hidden"].shape == (4, 32, 32)
+        return vq.decode_codes(codes["low"], codes["high"], frames=motion.shape[1])
+
+    assert torch.equal(pred.predict(speech), bare(pred))  # zero-initialised: the codes alone
+    opt = torch.optim.Adam([p for p in pred.parameters() if p.requires_grad], lr=3e-3)
+    pred.train()
+    for _ in range(150):
+        out = pred(speech, motion=motion)
+        opt.zero_grad()
+        out["loss"].backward()
+        opt.step()
+    pred.eval()
+    with torch.no_grad():
+        refined = (pred.predict(speech) - motion).abs().mean().item()
+        codes_only = (bare(pred) - motion).abs().mean().item()
+        assert pred(speech, motion=motion)["refine"].item() > 0
+    print(f"refined {refined:.4f}, codes only {codes_only:.4f}")
+    assert refined < codes_only / 2, (refined, codes_only)

@@ -200,3 +200,40 @@ def test_a_node_whose_executor_stalls_takes_the_waiting_audio_late_and_loses_non
     assert stalled.is_set()
     for s, name in ((left, "left"), (right, "right")):
         assert_exact(s, name, pcm[name], 8, stamps[name], counts0[name])
+
+
+def test_an_emotion_sent_just_before_speech_covers_it_however_late_the_node_reads_it(two_nodes):
+    """A dialogue manager sends the emotion, then the speech (wav_publisher leads by 0.1 s). The
+    node takes the emotion at its send time (the DDS source timestamp), not when a busy executor
+    gets round to the callback: here the left node's callbacks stall 0.6 s from the moment the
+    emotion is sent, so the text is read after the utterance's first chunks' stamps, and still
+    every speech frame shows it."""
+    from std_msgs.msg import String
+
+    from talking_face_ros.nodes.talking_face_node import EMOTION_QOS
+
+    left, _ = two_nodes
+    emotion = left.node.create_publisher(String, "emotion", EMOTION_QOS)
+    wait_for(lambda: emotion.get_subscription_count() > 0, 10.0, "the node's emotion subscription")
+    stall_now = threading.Event()
+
+    def stall():
+        if stall_now.is_set():
+            stall_now.clear()
+            time.sleep(0.6)
+
+    timer = left.node.create_timer(0.01, stall)
+    try:
+        stall_now.set()
+        time.sleep(0.05)  # the stall has begun: the emotion callback waits behind it
+        emotion.publish(String(data="furious"))
+        time.sleep(0.1)
+        left.speak(voiced(1.0, 140.0, seed=5), 9, {})
+        wait_for(lambda: left.speech(9) and left.frames[-1].frame_index > left.speech(9)[-1].frame_index,
+                 30.0, "the utterance's frames")
+        assert {f.emotion for f in left.speech(9)} == {"furious"}
+    finally:
+        left.node.destroy_timer(timer)
+        emotion.publish(String(data=""))  # back to the default for the module's other tests
+        wait_for(lambda: left.frames[-1].emotion != "furious", 30.0, "the default emotion back")
+        left.node.destroy_publisher(emotion)

@@ -82,18 +82,23 @@ def test_exported_graphs_match_pytorch_at_any_length(exported, model):
         assert np.abs(both[b] - alone[0]).max() < BOUND
 
 
-def test_latent_head_exports_with_the_same_codes(tmp_path):
-    latent = make_random_bundle(tmp_path / "bundle", head="latent")
-    model = load_bundle(latent, device="cpu").model
-    assert model.config.head == "latent"
+@pytest.mark.parametrize("options", [dict(head="latent"), dict(refine=True)], ids=["latent-head", "refine"])
+def test_other_predictors_export_with_the_same_codes(tmp_path, options):
+    other = make_random_bundle(tmp_path / "bundle", **options)
+    model = load_bundle(other, device="cpu").model
+    assert model.config.head == options.get("head", "logits") and model.refines == options.get("refine", False)
     out = tmp_path / "onnx"
-    manifest = export_bundle(latent, out, encoders=False, threads=1)
+    manifest = export_bundle(other, out, encoders=False, threads=1)
     runner = OnnxMotionGraphs(out, manifest["graphs"], providers=[CPU], threads=1)
     for k, frames in enumerate([5, 64]):
         speech, text, identity = random_inputs(model, frames, seed=20 + k)
         codes = model.predict_codes(speech, text, identity)
         mine = runner.codes(speech.numpy(), text.numpy(), identity.numpy())
         assert np.array_equal(mine["low"], codes["low"].numpy()) and np.array_equal(mine["high"], codes["high"].numpy())
+        if model.refines:  # the state travels from the predictor graph to the decoder graph
+            assert np.abs(mine["hidden"] - codes["hidden"].numpy()).max() < BOUND
+            other = runner.decode(mine | {"hidden": 0 * mine["hidden"]}, text.numpy(), identity.numpy(), speech.numpy())
+            assert np.abs(other - model.predict(speech, text, identity).numpy()).max() > 0.01
         assert np.abs(runner.weights(speech.numpy(), text.numpy(), identity.numpy())
                       - model.predict(speech, text, identity).numpy()).max() < BOUND
 

@@ -132,8 +132,9 @@ class PredictorConfig:
     head: str = "logits"  # "logits": one output per code; "latent": a code-space vector scored by distance to each code
     latent_loss_weight: float = 1.0  # head "latent": weight of the squared error to the target code vector
     motion_loss_weight: float = 0.0  # weight of an L1 loss on motion decoded from the predicted codes
-    gap_weight: float = 0.0  # with the motion loss: weight of the lip-gap L1 on that motion (cm)
+    gap_weight: float = 0.0  # with the motion or refine loss: weight of the lip-gap L1 on that motion (cm)
     closed_weight: float = 4.0  # extra weight of the lip-gap loss where the target's lips are closed
+    refine_weight: float = 0.0  # > 0: a residual head on the low branch corrects the decoded motion, trained with this weight
 
     def __post_init__(self):
         _check_positive(self, "speech_dim", "frame_dim", "dim", "heads", "kernel", "high_kernel",
@@ -142,7 +143,7 @@ class PredictorConfig:
         _check_nonnegative(self, "frame_blocks", "trunk_blocks", "high_layers", "low_layers",
                            "high_attn_right", "low_attn_right", "num_speakers",
                            "high_loss_weight", "motion_loss_weight", "gap_weight", "closed_weight",
-                           "latent_loss_weight")
+                           "latent_loss_weight", "refine_weight")
         _check_probability(self, "dropout", "identity_dropout", "text_dropout", "code_noise",
                            "label_smoothing", "time_mask")
         if self.head not in ("logits", "latent"):

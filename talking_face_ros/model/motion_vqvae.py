@@ -236,7 +236,7 @@ class HierarchicalMotionVQVAE(nn.Module):
             self._check_code_shape("high", high, B, Tp // self.config.high_stride)
         conds = self._conditions(identity, text, B, frames, masks, drop=False)
         parts = self._decode(low, high, masks, conds)
-        weights = self._activate(parts["raw"])[:, :frames]
+        weights = self.activate(parts["raw"])[:, :frames]
         if not return_parts:
             return weights
         return {"weights": weights, "raw": parts["raw"][:, :frames], "fine": parts["fine"][:, :frames],
@@ -323,7 +323,8 @@ class HierarchicalMotionVQVAE(nn.Module):
             parts["coarse_frames"] = torch.zeros_like(fine)
         return parts
 
-    def _activate(self, raw: Tensor) -> Tensor:
+    def activate(self, raw: Tensor) -> Tensor:
+        """The output range (``output_activation``) of raw motion."""
         act = self.config.output_activation
         if act == "clamp":
             return raw.clamp(0.0, 1.0)

@@ -20,6 +20,17 @@ off by default) an L1 loss on motion decoded from the predicted codes (plus, wit
 frozen decoder as straight-through one-hots (argmax forward, softmax gradient), which makes the
 cross-entropy care about codes that *look* different rather than merely have different indices.
 
+Optionally (``refine_weight`` > 0) a refine head corrects each decoded frame: a small MLP
+reads the frame's decoded (raw) motion, the state of its low step (the low head's last hidden
+layer) and its speech feature frame, and puts out a correction added before the output
+activation. It is trained (weight ``refine_weight``) with the VQ-VAE's motion losses on the
+corrected motion of the argmax codes (the decoder frozen, no gradient through the codes).
+Why: picking codes from speech is where the error is (the VQ-VAE reconstructs ten times better
+than its codes are predicted from 2 hours of data), and a code that is wrong but close moves
+the lips a little off. The codes keep the motion's shape and style (closures, emotion,
+diversity by sampling); the correction pulls each frame towards what the speech says. It reads
+nothing beyond its own frame and low step, so the reach, windows and streaming stay exact.
+
 Two kinds of output head (``head``): "logits" scores each code with its own output unit;
 "latent" puts out a vector in the code space and scores each code by its negative squared
 distance to it (times a learned scale), trained with the cross-entropy plus the squared error to
@@ -105,6 +116,14 @@ class CodePredictor(nn.Module):
             for _ in range(c.low_layers))
         self.low_head = nn.Sequential(nn.LayerNorm(c.dim), nn.Linear(c.dim, self._head_size(v.low_codebook_size)))
         self.low_scale = self._new_scale()
+        self.refine_head = None
+        if c.refine_weight > 0:  # per frame: (decoded motion, low step's state, speech frame) -> correction
+            self.refine_norm = nn.LayerNorm(c.dim)
+            self.refine_speech = nn.Linear(c.speech_dim, c.frame_dim)
+            self.refine_head = nn.Sequential(nn.Linear(v.motion_dim + c.dim + c.frame_dim, c.dim), nn.GELU(),
+                                             nn.Linear(c.dim, v.motion_dim))
+            nn.init.zeros_(self.refine_head[2].weight)  # starts as the codes' motion alone
+            nn.init.zeros_(self.refine_head[2].bias)
         low_layer = Reach.steps(r, r, s1) + Reach.steps(c.low_attn_left, c.low_attn_right, s1)
         low = low_in + low_layer * c.low_layers
         self._code_reach["trunk"] = trunk
@@ -131,6 +150,11 @@ class CodePredictor(nn.Module):
         super().train(mode)
         self.vqvae.eval()
         return self
+
+    @property
+    def refines(self) -> bool:
+        """Whether a residual head corrects the decoded motion (``refine_weight`` > 0)."""
+        return self.refine_head is not None
 
     @property
     def align(self) -> int:
@@ -170,6 +194,7 @@ class CodePredictor(nn.Module):
         """
         c = self.config
         speech, masks, conds, T = self._prepare(speech, mask, identity, text, drop=self.training)
+        speech_frames = speech
         if self.training and c.time_mask > 0:  # zeroed frames: the trunk must read speech from context
             keep = torch.rand(speech.shape[:2], device=speech.device) >= c.time_mask
             speech = speech * keep[..., None].to(speech.dtype)
@@ -189,7 +214,8 @@ class CodePredictor(nn.Module):
                 out["latent"] = self._latent_loss(high_latent, self.vqvae.vq_high, targets["high"], masks["high"])
             fed = self._fed_high_codes(targets["high"], high_logits)
             high_vec = self.vqvae.vq_high.lookup(fed)
-        low_logits, low_latent = self._low_logits(trunk, high_vec, masks, conds)
+        low_hidden = self._low_hidden(trunk, high_vec, masks, conds)
+        low_logits, low_latent = self._scores(self.low_head(low_hidden), self.vqvae.vq_low, self.low_scale)
         out["ce_low"], out["accuracy_low"] = self._ce(low_logits, targets["low"], masks["low"])
         if low_latent is not None:
             out["latent"] = out["latent"] + self._latent_loss(low_latent, self.vqvae.vq_low, targets["low"],
@@ -198,8 +224,12 @@ class CodePredictor(nn.Module):
         if c.motion_loss_weight > 0:
             out["motion"] = self._motion_loss(low_logits, high_logits if self.hierarchical else None,
                                               motion, mask, identity, text, T)
+        out["refine"] = zero
+        if self.refine_head is not None:
+            out["refine"] = self._refine_loss(low_hidden, low_logits, high_vec, speech_frames, motion, mask, identity,
+                                              text, T)
         out["loss"] = (c.high_loss_weight * out["ce_high"] + out["ce_low"] + c.motion_loss_weight * out["motion"]
-                       + c.latent_loss_weight * out["latent"])
+                       + c.latent_loss_weight * out["latent"] + c.refine_weight * out["refine"])
         return out
 
     def _fed_high_codes(self, true: Tensor, logits: Tensor) -> Tensor:
@@ -239,6 +269,30 @@ class CodePredictor(nn.Module):
                                                                   closed_weight=self.config.closed_weight)
         return recon
 
+    def _refine_loss(self, low_hidden, low_logits, high_vec, speech, motion, mask, identity, text, T) -> Tensor:
+        """Motion losses of (decoded argmax low codes, with the high codes the low head saw) + residual."""
+        vq = self.vqvae
+        with torch.no_grad():
+            low = vq.vq_low.lookup(low_logits.argmax(dim=-1))
+            raw = vq.decode(low, high_vec, frames=T, identity=identity, text=text, mask=mask,
+                            return_parts=True)["raw"]
+        fmask = check_mask(mask, motion.shape[0], T, motion.device)
+        view, target = vq.loss_view(raw + self._refinement(low_hidden, raw, speech)), motion.to(raw.dtype)
+        recon, velocity = motion_losses(view, target, fmask, vq.channel_weight)
+        loss = recon + vq.config.velocity_weight * velocity
+        if self.config.gap_weight:
+            loss = loss + self.config.gap_weight * lip_gap_loss(view, target, fmask,
+                                                                closed_weight=self.config.closed_weight)
+        return loss
+
+    def _refinement(self, low_hidden: Tensor, raw: Tensor, speech: Tensor) -> Tensor:
+        """Per-frame correction (B, T, motion_dim) of the decoded raw motion (B, T, motion_dim),
+        from the low step's state (B, L, dim) and the speech frames (B, >= T, speech_dim)."""
+        T = raw.shape[1]
+        h = self.refine_norm(low_hidden).repeat_interleave(self.vqvae.config.low_stride, dim=1)[:, :T]
+        x = self.refine_speech(speech[:, :T].to(raw.dtype))
+        return self.refine_head(torch.cat([raw, h.to(raw.dtype), x], dim=-1))
+
     # -- inference -----------------------------------------------------------------------------
 
     def logits(self, speech_feats: Tensor, text_emb: Tensor | None = None, identity: Tensor | None = None, *,
@@ -261,13 +315,15 @@ class CodePredictor(nn.Module):
     def predict_codes(self, speech_feats, text_emb=None, identity=None, *, temperature: float = 0.0,
                       top_k: int | None = None, generator: torch.Generator | None = None,
                       mask: Tensor | None = None) -> dict[str, Tensor | None]:
-        """Batched code prediction: {"low": (B, L), "high": (B, H) or None}; see ``predict``."""
+        """Batched code prediction: {"low": (B, L), "high": (B, H) or None, "hidden": (B, L, dim) the
+        low steps' state a refining predictor corrects the decoded motion from, or None}; see ``predict``."""
         draw = dict(temperature=temperature, top_k=top_k, generator=generator)
         with _eval_mode(self):
             speech, masks, conds, _ = self._prepare(speech_feats, mask, identity, text_emb, drop=False)
             trunk = self._trunk(speech, masks, conds)
             high = self._draw_high(trunk, masks, conds, **draw) if self.hierarchical else None
-            return {"low": self._draw_low(trunk, high, masks, conds, **draw), "high": high}
+            low, hidden = self._draw_low(trunk, high, masks, conds, **draw)
+            return {"low": low, "high": high, "hidden": hidden}
 
     # -- the three stages, for a streaming caller ------------------------------------------------
     # The engine runs them apart so that each trunk step and code is computed once, in a window
@@ -292,10 +348,11 @@ class CodePredictor(nn.Module):
                                    temperature=temperature, top_k=top_k, generator=generator)
 
     @torch.no_grad()
-    def predict_low_codes(self, trunk: Tensor, text: Tensor, identity: Tensor, *, high_codes: Tensor | None,
-                          temperature: float = 0.0, top_k: int | None = None,
-                          generator: torch.Generator | None = None) -> Tensor:
-        """Low codes (B, L) from the trunk and the high codes (B, H) of the same frames."""
+    def predict_low(self, trunk: Tensor, text: Tensor, identity: Tensor, *, high_codes: Tensor | None,
+                    temperature: float = 0.0, top_k: int | None = None,
+                    generator: torch.Generator | None = None) -> tuple[Tensor, Tensor | None]:
+        """(low codes (B, L), the low steps' state (B, L, dim) for ``decode`` or None) from the trunk
+        and the high codes (B, H) of the same frames."""
         if self.hierarchical and high_codes is None:
             raise ValueError("a two-level model needs high_codes")
         with _eval_mode(self):
@@ -305,9 +362,11 @@ class CodePredictor(nn.Module):
     def _draw_high(self, trunk, masks, conds, **draw) -> Tensor:
         return sample_codes(self._high_logits(trunk, masks, conds)[0], **draw)
 
-    def _draw_low(self, trunk, high_codes, masks, conds, **draw) -> Tensor:
+    def _draw_low(self, trunk, high_codes, masks, conds, **draw) -> tuple[Tensor, Tensor | None]:
         high_vec = None if high_codes is None else self.vqvae.vq_high.lookup(high_codes)
-        return sample_codes(self._low_logits(trunk, high_vec, masks, conds)[0], **draw)
+        h = self._low_hidden(trunk, high_vec, masks, conds)
+        codes = sample_codes(self._scores(self.low_head(h), self.vqvae.vq_low, self.low_scale)[0], **draw)
+        return codes, None if self.refine_head is None else h
 
     @torch.no_grad()
     def predict(self, speech_feats, text_emb=None, identity=None, *, temperature: float = 0.0,
@@ -325,9 +384,23 @@ class CodePredictor(nn.Module):
         speech, text, identity, single = as_batch(speech_feats, text_emb, identity)
         codes = self.predict_codes(speech, text, identity, temperature=temperature, top_k=top_k,
                                    generator=generator, mask=mask)
-        weights = self.vqvae.decode_codes(codes["low"], codes["high"], frames=speech.shape[1],
-                                          identity=identity, text=text, mask=mask)
+        weights = self.decode(codes, speech, text, identity, mask=mask)
         return weights[0] if single else weights
+
+    @torch.no_grad()
+    def decode(self, codes: dict, speech: Tensor, text: Tensor | None = None, identity: Tensor | None = None, *,
+               mask: Tensor | None = None) -> Tensor:
+        """Motion (B, T, motion_dim) of ``predict_codes``' output for the speech (B, T, speech_dim) it
+        came from: the VQ-VAE's decoding, corrected by the refine head when there is one."""
+        vq, T = self.vqvae, speech.shape[1]
+        if codes.get("hidden") is None:
+            return vq.decode_codes(codes["low"], codes["high"], frames=T, identity=identity, text=text, mask=mask)
+        with _eval_mode(self):
+            low = vq.vq_low.lookup(codes["low"])
+            high = None if codes["high"] is None else vq.vq_high.lookup(codes["high"])
+            raw = vq.decode(low, high, frames=T, identity=identity, text=text, mask=mask, return_parts=True)["raw"]
+            real = check_mask(mask, speech.shape[0], T, speech.device)[..., None].to(raw.dtype)
+            return vq.activate(raw + self._refinement(codes["hidden"], raw, speech.to(raw.dtype)) * real)
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -371,7 +444,11 @@ class CodePredictor(nn.Module):
             h = attn(conv(h, hm, conds["high"]), hm, conds["high"])
         return self._scores(self.high_head(h), self.vqvae.vq_high, self.high_scale)
 
-    def _low_logits(self, trunk: Tensor, high_vec: Tensor | None, masks, conds) -> Tensor:
+    def _low_logits(self, trunk: Tensor, high_vec: Tensor | None, masks, conds) -> tuple[Tensor, Tensor | None]:
+        return self._scores(self.low_head(self._low_hidden(trunk, high_vec, masks, conds)), self.vqvae.vq_low,
+                            self.low_scale)
+
+    def _low_hidden(self, trunk: Tensor, high_vec: Tensor | None, masks, conds) -> Tensor:
         v = self.vqvae.config
         lm = masks["low"]
         h = trunk
@@ -381,7 +458,7 @@ class CodePredictor(nn.Module):
             h = h + up * lm[..., None]
         for conv, attn in self.low:
             h = attn(conv(h, lm, conds["low"]), lm, conds["low"])
-        return self._scores(self.low_head(h), self.vqvae.vq_low, self.low_scale)
+        return h
 
     def _scores(self, out: Tensor, quantizer, scale) -> tuple[Tensor, Tensor | None]:
         """(logits, code-space vector or None). Head "latent": logits = -scale * squared distance to each code.

@@ -34,8 +34,11 @@ diagnostics) to be in sync. An utterance's frame i has the stamp of its first sa
 ``i / fps`` minus a pad of less than one frame that puts it on the grid
 (``face_timeline``). Speech frames that miss their slot are dropped and counted; the slot
 shows the face at rest. Emotion messages are events on the same timeline: they take effect
-(blending in over ``emotion_blend_s``) at the audio time they arrive, so frames show them
-``delay`` later. Parameters: ``node_params`` and config/talking_face.yaml.
+(blending in over ``emotion_blend_s``) at the audio time they were sent, so frames show them
+``delay`` later. "Sent" is the message's DDS source timestamp when it lies within
+``MAX_SEND_SKEW_S`` before the node's clock (a dialogue manager that sends an emotion just before
+its speech gets the whole utterance in it, however late a busy executor runs the callback); else
+(simulated time, skewed clocks) the arrival. Parameters: ``node_params`` and config/talking_face.yaml.
 
 Audio: any sample rate (resampled) and channel count (averaged); one voice at a time; gaps up
 to ``max_gap`` filled with silence; chunks stamped backwards, duplicated and malformed chunks
@@ -118,6 +121,7 @@ MESH_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=2, reliability=Reli
                       durability=DurabilityPolicy.VOLATILE)
 PIECE_S = 0.1  # audio is fed to the engine in pieces this long, so frames come out as they are ready
 MAX_EMOTION_CHARS = 1000  # longer emotion text is refused (the encoder reads 256 tokens at most)
+MAX_SEND_SKEW_S = 2.0  # an emotion's source timestamp this far before the node's clock, at most, is its time
 WARN_EVERY_S = 5.0  # each kind of input warning is logged at most this often
 SWITCH_INTERVAL_S = 0.001  # Python's GIL hand-over interval in the node process (default 0.005)
 MAX_WORK_ITEMS = 5000  # messages waiting for the engine worker (5 ms chunks for max_queue 25 s)
@@ -197,7 +201,8 @@ class TalkingFaceNode(Node):
 
             self.mesh_pub = self.create_publisher(Marker, "face_mesh", MESH_QOS)
         self.create_subscription(AudioChunk, "audio", self._on_audio, AUDIO_QOS)
-        self.create_subscription(String, "emotion", self._on_emotion, EMOTION_QOS)
+        # Two parameters: rclpy then passes the message info (its source timestamp) too.
+        self.create_subscription(String, "emotion", lambda msg, info: self._on_emotion(msg, info), EMOTION_QOS)
         # Started by the first tick, once the grid is anchored to the timer's phase.
         self._worker = threading.Thread(target=self._run_worker, name="talking_face_engine", daemon=True)
         self._worker_started = False
@@ -311,9 +316,12 @@ class TalkingFaceNode(Node):
             with self._queue_lock:
                 self._queued_ns -= _ns(seconds)
 
-    def _on_emotion(self, msg: String) -> None:
-        # The arrival time goes with the text: the worker may reach it only after encoding audio.
+    def _on_emotion(self, msg: String, info: dict | None = None) -> None:
+        # The send time goes with the text: the worker may reach it only after encoding audio.
         at_ns = self.get_clock().now().nanoseconds
+        sent = (info or {}).get("source_timestamp", 0)
+        if 0 <= at_ns - sent <= MAX_SEND_SKEW_S * NS:
+            at_ns = sent
         self.counts["emotions_received"] += 1
         if len(msg.data) > MAX_EMOTION_CHARS:  # refused here, before any work is queued for it
             self.counts["bad_emotions"] += 1
