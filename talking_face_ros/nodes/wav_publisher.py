@@ -15,7 +15,8 @@ the node absorbs), ``--fast`` sends without pausing.
 
 With ``--emotion`` the text goes out first on ``emotion`` (std_msgs/String, reliable +
 transient local, as the node subscribes), 0.1 s before the audio's first stamp: the node
-applies an emotion from the audio time it arrives. The publisher waits up to ``--wait`` seconds for
+applies an emotion from the time it was sent (its source timestamp), so the whole utterance is
+spoken with it. The publisher waits up to ``--wait`` seconds for
 ``--subscribers`` subscribers on ``audio`` (and one on ``emotion``) before it starts (0: no
 wait), and before it exits until every chunk is acknowledged. Without ``--loop`` it exits when
 the file is done (status 0); a missing or unreadable file is one line on stderr and status 2.
@@ -123,8 +124,8 @@ class WavPublisher(Node):
             self.get_logger().warning(f"fewer than {args.subscribers} subscriber(s) on "
                                       f"{self.audio_pub.topic_name} after {args.wait:g} s; publishing anyway")
         if self.emotion_pub is not None:
-            # The node applies an emotion from the audio time it arrives: send it a little
-            # ahead, so that the whole utterance is spoken with it.
+            # The node applies an emotion from the time it was sent: send it a little ahead,
+            # so that the whole utterance is spoken with it.
             self.emotion_pub.publish(String(data=args.emotion))
             time.sleep(EMOTION_LEAD_S)
         duration = len(self.pcm) / self.rate
