@@ -332,12 +332,15 @@ def test_tensorrt_profiles_cover_every_window_the_engine_runs(folder, exported):
 # Precision
 
 
-def test_precision_auto_is_fp16_on_cuda_only_and_fp16_keeps_the_weights(folder):
+@pytest.mark.parametrize("refine", [False, True], ids=["codes", "refine-head"])
+def test_precision_auto_is_fp16_on_cuda_only_and_fp16_keeps_the_weights(folder, tmp_path, refine):
     assert resolve_precision("auto", "cpu") == "fp32"
     assert resolve_precision("auto", "cuda") == resolve_precision("auto", "cuda:1") == "fp16"
     assert resolve_precision("fp32", "cuda") == "fp32" and resolve_precision("fp16", "cpu") == "fp16"
     with pytest.raises(ValueError, match="precision must be one of auto, fp32, fp16"):
         resolve_precision("half", "cpu")
+    if refine:  # the engine keeps the refine head's state in fp32 between its stages
+        folder = make_random_bundle(tmp_path / "bundle", refine=True)
     full = Engine.from_bundle(folder, device="cpu")
     half = Engine.from_bundle(folder, device="cpu", precision="fp16")  # fp16 on the CPU: slow but same numbers
     assert half.bundle.precision == "fp16" and next(half.model.parameters()).dtype == torch.float16

@@ -289,9 +289,9 @@ class CodePredictor(nn.Module):
         """Per-frame correction (B, T, motion_dim) of the decoded raw motion (B, T, motion_dim),
         from the low step's state (B, L, dim) and the speech frames (B, >= T, speech_dim)."""
         T = raw.shape[1]
-        h = self.refine_norm(low_hidden).repeat_interleave(self.vqvae.config.low_stride, dim=1)[:, :T]
+        h = self.refine_norm(low_hidden.to(raw.dtype)).repeat_interleave(self.vqvae.config.low_stride, dim=1)[:, :T]
         x = self.refine_speech(speech[:, :T].to(raw.dtype))
-        return self.refine_head(torch.cat([raw, h.to(raw.dtype), x], dim=-1))
+        return self.refine_head(torch.cat([raw, h, x], dim=-1))
 
     # -- inference -----------------------------------------------------------------------------
 
