@@ -153,7 +153,7 @@ class CodePredictor(nn.Module):
 
     @property
     def refines(self) -> bool:
-        """Whether a residual head corrects the decoded motion (``refine_weight`` > 0)."""
+        """Whether a refine head corrects the decoded motion (``refine_weight`` > 0)."""
         return self.refine_head is not None
 
     @property
