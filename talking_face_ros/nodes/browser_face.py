@@ -36,6 +36,7 @@ from rclpy.qos import qos_profile_sensor_data
 
 from talking_face_ros.arkit import INDEX, NUM_BLENDSHAPES
 from talking_face_ros.msg import BlendshapeFrame
+from talking_face_ros.nodes.spinning import spin_until_shutdown
 from talking_face_ros.web import FaceServer, load_rig
 
 NODE_NAME = "browser_face"
@@ -138,7 +139,7 @@ def main(args=None) -> int:
     node = None
     try:
         node = BrowserFaceNode()
-        rclpy.spin(node)
+        spin_until_shutdown(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except (ValueError, OSError) as e:  # a bad parameter or a port in use: one clear line

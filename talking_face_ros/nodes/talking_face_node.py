@@ -107,6 +107,7 @@ from talking_face_ros.face_timeline import (ENGINE_RATE, MAX_CHUNK_S, NS, Audio,
 from talking_face_ros.idle_face import EmotionLabels, IdleFace
 from talking_face_ros.msg import AudioChunk, BlendshapeFrame
 from talking_face_ros.node_params import NodeParams, ParameterError, declare
+from talking_face_ros.nodes.spinning import spin_until_shutdown
 from talking_face_ros.paths import DEFAULT_MODEL_DIR
 
 NODE_NAME = "talking_face_node"
@@ -716,7 +717,7 @@ def main(args=None, *, end_process: bool = True) -> int:
                 status = 2
             else:
                 try:
-                    rclpy.spin(node)
+                    spin_until_shutdown(node)
                 except Exception:  # noqa: BLE001
                     # A publish that raced the signal's shutdown of the context raises RCLError
                     # ("context is invalid"): that is the shutdown itself. Anything else is a bug.
