@@ -153,6 +153,7 @@ def subscriber_main(namespace: str) -> None:
     from rclpy.qos import QoSProfile, ReliabilityPolicy
 
     from .msg import BlendshapeFrame
+    from .nodes.spinning import spin_until_shutdown
 
     with rclpy.init():
         node = rclpy.create_node("reliability_subscriber", namespace=namespace)
@@ -167,7 +168,7 @@ def subscriber_main(namespace: str) -> None:
                                  QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
         print(f"subscribed {time.monotonic():.6f}", flush=True)
         try:
-            rclpy.spin(node)
+            spin_until_shutdown(node)
         except (KeyboardInterrupt, ExternalShutdownException):
             pass
 
