@@ -274,7 +274,7 @@ def make_random_bundle(folder, *, small: bool = True, kind: str = "predictor", s
     right-side attention a live model uses. Every weight is perturbed (FiLM layers and the null
     text start at zero in an untrained network, which would hide the conditions), and the output
     is a sigmoid so that the random output moves instead of sitting clamped at 0. ``head``: the
-    code predictor's output head (``PredictorConfig.head``); ``refine``: with its residual head
+    code predictor's output head (``PredictorConfig.head``); ``refine``: with its refine head
     (``PredictorConfig.refine_weight``).
     """
     import torch

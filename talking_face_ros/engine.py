@@ -512,17 +512,13 @@ class Engine:
     def _decode(self, a: int, b: int) -> np.ndarray:
         """Frames [a, b) decoded from the drawn codes (and corrected, by a refining predictor)."""
         torch = self._torch
-        speech, text, identity = self._window_inputs(a, b, speech=bool(self._plan.hidden_size))
+        speech, text, identity = self._window_inputs(a, b, speech=True)
         steps = self._window_codes("low", a, b)
         low = torch.from_numpy(steps["code"]).to(self._device)[None]
         high = torch.from_numpy(self._window_codes("high", a, b)).to(self._device)[None] \
             if self._plan.hierarchical else None
-        with torch.no_grad():
-            if self._plan.hidden_size:
-                hidden = torch.from_numpy(steps["hidden"]).to(self._device)[None]
-                out = self.model.decode({"low": low, "high": high, "hidden": hidden}, speech, text, identity)
-            else:
-                out = self.model.vqvae.decode_codes(low, high, frames=b - a, identity=identity, text=text)
+        hidden = torch.from_numpy(steps["hidden"]).to(self._device)[None] if self._plan.hidden_size else None
+        out = self.model.decode({"low": low, "high": high, "hidden": hidden}, speech, text, identity)
         return out[0].detach().to("cpu", torch.float32).numpy()
 
     def _predict(self, a: int, b: int) -> np.ndarray:
@@ -579,9 +575,9 @@ class _CodePlan:
         hierarchical = bool(model.hierarchical)
         on_high = fields.get("low_on_high", Reach())
         return cls(hierarchical=hierarchical, trunk=fields["trunk"], s1=v.low_stride,
-                   s2=v.high_stride if hierarchical else v.low_stride, high=fields.get("high"), low=fields["low_given_high"].max(on_high), low_on_high=on_high,
-                   decode=model.vqvae.decode_receptive_field,
-                   hidden_size=model.config.dim if getattr(model, "refines", False) else 0)
+                   s2=v.high_stride if hierarchical else v.low_stride, high=fields.get("high"),
+                   low=fields["low_given_high"].max(on_high), low_on_high=on_high,
+                   decode=model.vqvae.decode_receptive_field, hidden_size=model.config.dim if model.refines else 0)
 
     def lookahead(self, align: int) -> int:
         """The most frames of speech after the newest frame that ``ready`` makes final (the

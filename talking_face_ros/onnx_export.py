@@ -233,7 +233,7 @@ def _example_motion_inputs(model, frames: int, *, batch: int = 1, seed: int = 0)
 
 def _export_predictor(model, out: Path, opset: int) -> dict:
     PredictorGraph, DecoderGraph, _ = _graph_modules()
-    hierarchical, refines = bool(model.hierarchical), bool(getattr(model, "refines", False))
+    hierarchical, refines = bool(model.hierarchical), model.refines
     frames = 3 * model.align + 5  # not on the code grid, so that the padding is traced as shape ops
     speech, text, identity = _example_motion_inputs(model, frames)
     dyn_t = {0: "batch", 1: "frames"}

@@ -134,7 +134,7 @@ class PredictorConfig:
     motion_loss_weight: float = 0.0  # weight of an L1 loss on motion decoded from the predicted codes
     gap_weight: float = 0.0  # with the motion or refine loss: weight of the lip-gap L1 on that motion (cm)
     closed_weight: float = 4.0  # extra weight of the lip-gap loss where the target's lips are closed
-    refine_weight: float = 0.0  # > 0: a residual head on the low branch corrects the decoded motion, trained with this weight
+    refine_weight: float = 0.0  # > 0: a per-frame refine head corrects the decoded motion, trained with this weight
 
     def __post_init__(self):
         _check_positive(self, "speech_dim", "frame_dim", "dim", "heads", "kernel", "high_kernel",

@@ -215,7 +215,7 @@ class CodePredictor(nn.Module):
             fed = self._fed_high_codes(targets["high"], high_logits)
             high_vec = self.vqvae.vq_high.lookup(fed)
         low_hidden = self._low_hidden(trunk, high_vec, masks, conds)
-        low_logits, low_latent = self._scores(self.low_head(low_hidden), self.vqvae.vq_low, self.low_scale)
+        low_logits, low_latent = self._low_scores(low_hidden)
         out["ce_low"], out["accuracy_low"] = self._ce(low_logits, targets["low"], masks["low"])
         if low_latent is not None:
             out["latent"] = out["latent"] + self._latent_loss(low_latent, self.vqvae.vq_low, targets["low"],
@@ -270,7 +270,8 @@ class CodePredictor(nn.Module):
         return recon
 
     def _refine_loss(self, low_hidden, low_logits, high_vec, speech, motion, mask, identity, text, T) -> Tensor:
-        """Motion losses of (decoded argmax low codes, with the high codes the low head saw) + residual."""
+        """Motion losses of the decoded argmax low codes (with the high codes the low head saw),
+        corrected by the refine head."""
         vq = self.vqvae
         with torch.no_grad():
             low = vq.vq_low.lookup(low_logits.argmax(dim=-1))
@@ -365,7 +366,7 @@ class CodePredictor(nn.Module):
     def _draw_low(self, trunk, high_codes, masks, conds, **draw) -> tuple[Tensor, Tensor | None]:
         high_vec = None if high_codes is None else self.vqvae.vq_high.lookup(high_codes)
         h = self._low_hidden(trunk, high_vec, masks, conds)
-        codes = sample_codes(self._scores(self.low_head(h), self.vqvae.vq_low, self.low_scale)[0], **draw)
+        codes = sample_codes(self._low_scores(h)[0], **draw)
         return codes, None if self.refine_head is None else h
 
     @torch.no_grad()
@@ -445,8 +446,10 @@ class CodePredictor(nn.Module):
         return self._scores(self.high_head(h), self.vqvae.vq_high, self.high_scale)
 
     def _low_logits(self, trunk: Tensor, high_vec: Tensor | None, masks, conds) -> tuple[Tensor, Tensor | None]:
-        return self._scores(self.low_head(self._low_hidden(trunk, high_vec, masks, conds)), self.vqvae.vq_low,
-                            self.low_scale)
+        return self._low_scores(self._low_hidden(trunk, high_vec, masks, conds))
+
+    def _low_scores(self, low_hidden: Tensor) -> tuple[Tensor, Tensor | None]:
+        return self._scores(self.low_head(low_hidden), self.vqvae.vq_low, self.low_scale)
 
     def _low_hidden(self, trunk: Tensor, high_vec: Tensor | None, masks, conds) -> Tensor:
         v = self.vqvae.config
