@@ -267,7 +267,7 @@ def random_bundle_of_config(config, folder, *, encoders: dict | None = None, spe
 def make_random_bundle(folder, *, small: bool = True, kind: str = "predictor", speakers=("v1", "v2"),
                        seed: int = 0, plan: ChunkPlan | None = None, fps: float = 30.0,
                        speech_dim: int = 416, text_dim: int = 384, head: str = "logits",
-                       refine: bool = False) -> Path:
+                       refine: bool = False, refine_branch: int = 0) -> Path:
     """A bundle with random weights (Moonshine + MiniLM), for tests and benchmarks.
 
     ``small``: a tiny network (fast tests); False: the default network sizes with the small
@@ -275,7 +275,7 @@ def make_random_bundle(folder, *, small: bool = True, kind: str = "predictor", s
     text start at zero in an untrained network, which would hide the conditions), and the output
     is a sigmoid so that the random output moves instead of sitting clamped at 0. ``head``: the
     code predictor's output head (``PredictorConfig.head``); ``refine``: with its refine head
-    (``PredictorConfig.refine_weight``).
+    (``PredictorConfig.refine_weight``), ``refine_branch``: that head's speech branch layers.
     """
     import torch
 
@@ -292,6 +292,8 @@ def make_random_bundle(folder, *, small: bool = True, kind: str = "predictor", s
         vq = HierarchicalMotionVQVAE(VQVAEConfig(output_activation="sigmoid", **vq_sizes, **common))
         model = CodePredictor(PredictorConfig(speech_dim=speech_dim, high_attn_right=0, low_attn_right=1,
                                               dropout=0.0, head=head, refine_weight=1.0 if refine else 0.0,
+                                              refine_branch_layers=refine_branch,
+                                              **({"refine_branch_dim": 32} if small and refine_branch else {}),
                                               **pred_sizes, **common), vq)
     elif kind == "regression":
         sizes = dict(frame_dim=16, dim=32, heads=2, layers=2, identity_dim=8, cond_dim=16) if small else {}

@@ -261,7 +261,8 @@ class Engine:
         """Sizes of every internal buffer (samples or frames), for memory checks."""
         f = self._features.buffered()
         return {"audio": f["audio"], "features": f["features"], "model_frames": len(self._speech),
-                "codes": len(self._high) + len(self._low), "unpulled_frames": sum(len(w) for _, w in self._out)}
+                "codes": len(self._high) + len(self._low), "branch_frames": len(self._branch),
+                "unpulled_frames": sum(len(w) for _, w in self._out)}
 
     # ------------------------------------------------------------------ offline
 
@@ -297,6 +298,7 @@ class Engine:
         self._high, self._high_start = np.zeros(0, np.int64), 0
         # Low steps: their code and, for a refining predictor, the state its correction reads.
         self._low, self._low_start = np.zeros(0, self._plan.low_steps if self._plan else np.int64), 0
+        self._branch, self._branch_start = self._torch.zeros(0), 0  # a refine branch's motion per frame, on the device
 
     def _embed(self, text: str) -> np.ndarray:
         return np.asarray(self.bundle.encoders.text.encode_one(text), np.float32)
@@ -405,7 +407,8 @@ class Engine:
 
         Four stages, each in windows only as wide as its own reach (``_CodePlan``): trunk steps
         from speech, high codes from the trunk, low codes from the trunk and the high codes,
-        frames from both codes. A step is computed once its reach of input exists; a window's
+        frames from both codes (and, for a refine head with a speech branch, the branch's motion
+        of each frame, a fifth stage with its own reach). A step is computed once its reach of input exists; a window's
         edges are farther than the stage's reach from what is kept of it, so the numbers are
         those of one pass over the whole utterance (as in ``_run``), at a fraction of the cost
         of running the whole network over ``receptive_field`` for every piece.
@@ -420,6 +423,9 @@ class Engine:
                                       lambda a, b: self._codes("high", a, b), _append, final=final)
         self._low = self._extend(self._low, self._low_start, low_n, p.s1, p.low,
                                  lambda a, b: self._codes("low", a, b), _append, final=final)
+        if p.branch is not None:
+            self._branch = self._extend(self._branch, self._branch_start, stop, 1, p.branch, self._speech_branch,
+                                        lambda kept, new: torch.cat([kept, new]) if len(kept) else new, final=final)
         made = 0
         while self._next_out < stop:
             e = self._next_out
@@ -439,7 +445,11 @@ class Engine:
             self._high, self._high_start = _drop_codes(self._high, self._high_start, min(low_from, decode_from) // p.s2)
         self._trunk, self._trunk_start = _drop_codes(self._trunk, self._trunk_start, min(high_from, low_from) // p.s1)
         self._low, self._low_start = _drop_codes(self._low, self._low_start, decode_from // p.s1)
-        self._drop_before(min(trunk_from, high_from, low_from, decode_from))
+        branch_from = decode_from
+        if p.branch is not None:  # the frames it reads for its next rows; rows before the next output go
+            branch_from = self._window_start(self._branch_start + len(self._branch) - p.branch.left)
+            self._branch, self._branch_start = _drop_codes(self._branch, self._branch_start, self._next_out)
+        self._drop_before(min(trunk_from, high_from, low_from, decode_from, branch_from))
         self.stats["frames"] += made
         return made
 
@@ -474,6 +484,11 @@ class Engine:
         """The model's speech trunk over the frames [a, b), (steps, dim) on the device."""
         speech, text, identity = self._window_inputs(a, b, speech=True)
         return self.model.speech_trunk(speech, text, identity)[0]
+
+    def _speech_branch(self, a: int, b: int):
+        """A refine branch's motion over the frames [a, b), (b - a, motion_dim) on the device."""
+        speech, text, identity = self._window_inputs(a, b, speech=True)
+        return self.model.speech_branch(speech, text, identity)[0]
 
     def _window_inputs(self, a: int, b: int, *, speech: bool = False):
         """Batched (speech or None, text, identity) of the frames [a, b) for the model."""
@@ -518,7 +533,13 @@ class Engine:
         high = torch.from_numpy(self._window_codes("high", a, b)).to(self._device)[None] \
             if self._plan.hierarchical else None
         hidden = torch.from_numpy(steps["hidden"]).to(self._device)[None] if self._plan.hidden_size else None
-        out = self.model.decode({"low": low, "high": high, "hidden": hidden}, speech, text, identity)
+        codes = {"low": low, "high": high, "hidden": hidden}
+        if self._plan.branch is not None:  # rows only for the frames kept from this window; the rest read none
+            branch = self._branch.new_zeros((b - a, self._branch.shape[1]))
+            i, j = max(a, self._branch_start), min(b, self._branch_start + len(self._branch))
+            branch[i - a:j - a] = self._branch[i - self._branch_start:j - self._branch_start]
+            codes["branch"] = branch[None]
+        out = self.model.decode(codes, speech, text, identity)
         return out[0].detach().to("cpu", torch.float32).numpy()
 
     def _predict(self, a: int, b: int) -> np.ndarray:
@@ -558,6 +579,7 @@ class _CodePlan:
     low_on_high: "Reach"  # high-code anchors -> low code
     decode: "Reach"  # code anchors and text -> frame
     hidden_size: int = 0  # a refining predictor's state per low step (``CodePredictor.decode``), else 0
+    branch: "Reach | None" = None  # speech -> a refine branch's motion of a frame, else None
 
     @property
     def low_steps(self) -> np.dtype:
@@ -577,7 +599,8 @@ class _CodePlan:
         return cls(hierarchical=hierarchical, trunk=fields["trunk"], s1=v.low_stride,
                    s2=v.high_stride if hierarchical else v.low_stride, high=fields.get("high"),
                    low=fields["low_given_high"].max(on_high), low_on_high=on_high,
-                   decode=model.vqvae.decode_receptive_field, hidden_size=model.config.dim if model.refines else 0)
+                   decode=model.vqvae.decode_receptive_field, hidden_size=model.config.dim if model.refines else 0,
+                   branch=None if model.refine_branch is None else model.refine_branch.receptive_field)
 
     def lookahead(self, align: int) -> int:
         """The most frames of speech after the newest frame that ``ready`` makes final (the
@@ -599,6 +622,8 @@ class _CodePlan:
         stop = self.s1 * low - self.decode.right
         if self.hierarchical:
             stop = min(stop, self.s2 * high - self.decode.right)
+        if self.branch is not None:
+            stop = min(stop, frames - self.branch.right)
         return trunk, high, low, max(0, min(frames, stop))
 
 

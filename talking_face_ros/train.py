@@ -6,13 +6,16 @@
 
 Stages (``model: predictor``, the default): stage 1 trains the hierarchical motion VQ-VAE on
 motion alone; stage 2 freezes it and trains the code predictor from speech features to its
-codes. ``model: regression`` has one stage, the direct-regression baseline. The run folder::
+codes. A predictor whose refine head has a speech branch (``predictor.refine_branch_layers``)
+has a stage 3: everything frozen but the refine head and its branch, trained on the codes the
+predictor draws at inference. ``model: regression`` has one stage, the direct-regression
+baseline. The run folder::
 
     config.yaml          the config as run (with --set overrides), read back by --resume
     run.json             corpus and feature-cache folders of the run
     log.csv              stage, step, split (train/val), metric, value, seconds: one row each
     curves.png           the log drawn, redrawn at each validation
-    stage1/ stage2/      last/: the state to resume from (weights, optimiser, step);
+    stage1/ stage2/ ...  last/: the state to resume from (weights, optimiser, step);
                          best.safetensors: the weights of the lowest val loss (best_metric) so far;
                          model.safetensors + done.json: the stage's result (best or last weights)
     bundle/              bundle.json + model.safetensors (see bundle.py), written at the end
@@ -80,11 +83,16 @@ TOP_DEFAULTS = {
     "regression": {},  # model.config.RegressionConfig fields
     "stage1": {},  # STAGE_DEFAULTS fields for the VQ-VAE (or the regression baseline)
     "stage2": {},  # ... for the code predictor
+    "stage3": {},  # ... for the refine head and its speech branch (predictor.refine_branch_layers > 0)
     "eval": {"utterances": 20},  # val utterances decoded for the metrics (LVE, closure)
     "bundle_dtype": "float32",  # "float16" halves the bundle file
 }
 # What a new stage 2 on a finished stage 1 (--stage 2) may change; the rest shaped stage 1.
-STAGE2_FREE = ("stage2", "predictor", "eval", "threads", "feature_workers", "default_emotion", "bundle_dtype")
+STAGE2_FREE = ("stage2", "stage3", "predictor", "eval", "threads", "feature_workers", "default_emotion",
+               "bundle_dtype")
+# ... and a new stage 3 on a finished stage 2 (--stage 3): of the predictor, only the branch.
+STAGE3_FREE = ("stage3", "eval", "threads", "feature_workers", "default_emotion", "bundle_dtype")
+STAGE3_PREDICTOR_FREE = ("refine_branch_layers", "refine_branch_dim", "refine_temperature")
 FILLED_BY_DATA = ("num_speakers", "speech_dim", "text_dim")  # set from the corpus and the encoders
 
 
@@ -158,7 +166,7 @@ def check_config(cfg: dict, *, where: str = "config") -> dict:
         raise ValueError(f"{where}: model must be one of {MODEL_KINDS}, got {out['model']!r}")
     if out["bundle_dtype"] not in ("float32", "float16"):
         raise ValueError(f"{where}: bundle_dtype must be 'float32' or 'float16', got {out['bundle_dtype']!r}")
-    for stage in ("stage1", "stage2"):
+    for stage in ("stage1", "stage2", "stage3"):
         section = out[stage] or {}
         bad = sorted(set(section) - set(STAGE_DEFAULTS))
         if bad:
@@ -209,8 +217,10 @@ def _with_model_defaults(cfg: dict) -> dict:
 
 
 def stages_of(cfg: dict) -> list[str]:
-    """Stage kinds in order: what stage1 / stage2 train."""
-    return ["vqvae", "predictor"] if cfg["model"] == "predictor" else ["regression"]
+    """Stage kinds in order: what stage1 / stage2 / stage3 train."""
+    if cfg["model"] != "predictor":
+        return ["regression"]
+    return ["vqvae", "predictor"] + (["refine"] if (cfg["predictor"] or {}).get("refine_branch_layers") else [])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -338,9 +348,23 @@ def build_model(cfg: dict, kind: str, *, num_speakers: int, speech_dim: int, tex
 
     if kind == "vqvae":
         return HierarchicalMotionVQVAE(VQVAEConfig(**cfg["vqvae"], num_speakers=num_speakers, text_dim=text_dim))
-    if kind == "predictor":
-        return CodePredictor(PredictorConfig(**cfg["predictor"], num_speakers=num_speakers,
-                                             speech_dim=speech_dim, text_dim=text_dim), vqvae)
+    if kind in ("predictor", "refine"):
+        # "refine": ``vqvae`` is stage 2's predictor, whose weights the new one starts from
+        model = CodePredictor(PredictorConfig(**cfg["predictor"], num_speakers=num_speakers, speech_dim=speech_dim,
+                                              text_dim=text_dim), vqvae if kind == "predictor" else vqvae.vqvae)
+        if kind == "predictor":
+            if model.refine_branch is not None:
+                model.refine_branch.requires_grad_(False)  # stage 3 trains it
+            return model
+        missing, unexpected = model.load_state_dict(vqvae.state_dict(), strict=False)
+        new = [k for k in missing if not k.startswith(("refine_branch.", "refine_branch_in.", "refine_gate."))]
+        if unexpected or new:
+            raise ValueError(f"stage 3: stage 2's predictor does not fit the config (missing {new}, "
+                             f"unexpected {unexpected})")
+        model.requires_grad_(False)
+        for module in model.refine_modules():
+            module.requires_grad_(True)
+        return model
     return RegressionBaseline(RegressionConfig(**cfg["regression"], num_speakers=num_speakers,
                                                speech_dim=speech_dim, text_dim=text_dim))
 
@@ -350,6 +374,9 @@ def forward(model, kind: str, batch: dict) -> dict:
     common = dict(mask=batch["mask"], identity=batch["identity"], text=batch["text"])
     if kind == "vqvae":
         return model(batch["motion"], emotion=batch["emotion"], **common)
+    if kind == "refine":
+        inner = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+        return inner.refine_forward(batch["speech"], motion=batch["motion"], **common)
     return model(batch["speech"], motion=batch["motion"], **common)
 
 
@@ -565,7 +592,7 @@ class Context:
 
 
 def train_stage(ctx: Context, number: int, kind: str, *, resume: bool, vqvae=None):
-    """Train stage ``number`` (1 or 2) of kind vqvae / predictor / regression; returns the model.
+    """Train stage ``number`` (1, 2 or 3) of kind vqvae / predictor / refine / regression; returns the model.
 
     Returns None when interrupted by ``ctx.interrupt_at`` (the state is saved).
     """
@@ -714,7 +741,7 @@ def train(config, corpus_dir, out, *, stage: str = "all", resume: bool = False, 
           interrupt_at: tuple[int, int] | None = None) -> Result:
     """Run the stages of ``config`` (a YAML path or a checked dict) on ``corpus_dir``, writing ``out``.
 
-    stage: "1", "2", "all", or "features" (only fill the feature cache, write no run folder);
+    stage: "1", "2", "3", "all", or "features" (only fill the feature cache, write no run folder);
     resume: continue the run in ``out`` (its config.yaml is used);
     cache_dir: where feature caches live (default: ``<corpus>/feature_cache``); interrupt_at:
     (stage, step) to stop at with the state saved, as an interruption would (for tests).
@@ -740,21 +767,29 @@ def train(config, corpus_dir, out, *, stage: str = "all", resume: bool = False, 
             raise ValueError("a config is needed (--config) unless --resume")
         cfg = load_config(config, overrides) if not isinstance(config, dict) else check_config(config)
         if saved_cfg.is_file() and stage != "features":
-            if stage != "2" or not (out / "stage1" / "done.json").is_file():
+            if stage not in ("2", "3") or not (out / f"stage{int(stage) - 1}" / "done.json").is_file():
                 raise ValueError(f"{out} already holds a run; pass --resume to continue it or use another --out")
             before = _with_model_defaults(check_config(yaml.safe_load(saved_cfg.read_text())))
             now = _with_model_defaults(cfg)
-            changed = sorted(k for k in now if k not in STAGE2_FREE and now[k] != before[k])
+            free = STAGE2_FREE if stage == "2" else STAGE3_FREE
+            changed = sorted(k for k in now if k not in free and now[k] != before[k])
+            if stage == "3" and "predictor" in changed:
+                keys = set(now["predictor"]) | set(before["predictor"])
+                if all(k in STAGE3_PREDICTOR_FREE or now["predictor"].get(k) == before["predictor"].get(k)
+                       for k in keys):
+                    changed.remove("predictor")
             if changed:
                 raise ValueError(f"{out}: --config differs from the run's {saved_cfg} in {changed}, "
-                                 "which stage 1 was trained with")
+                                 f"which the earlier stages were trained with")
     if corpus_dir is None:
         raise ValueError("a corpus is needed (--corpus)")
-    if stage not in ("1", "2", "all", "features"):
-        raise ValueError(f"stage must be 1, 2, all or features, got {stage!r}")
+    if stage not in ("1", "2", "3", "all", "features"):
+        raise ValueError(f"stage must be 1, 2, 3, all or features, got {stage!r}")
     kinds = stages_of(cfg)
-    if stage == "2" and len(kinds) == 1:
-        raise ValueError("model 'regression' has one stage; use --stage 1 or all")
+    if stage not in ("all", "features") and int(stage) > len(kinds):
+        raise ValueError(f"this config has {len(kinds)} stage(s) ({', '.join(kinds)}); stage 3 needs "
+                         "predictor.refine_branch_layers > 0" if len(kinds) == 2 else
+                         f"model 'regression' has one stage; use --stage 1 or all")
 
     torch.set_num_threads(cfg["threads"] or os.cpu_count() or 1)
     dev = torch.device(f"cuda:{local}" if world > 1 and resolve_torch_device(device) == "cuda"
@@ -784,14 +819,14 @@ def train(config, corpus_dir, out, *, stage: str = "all", resume: bool = False, 
     model = None
     for number, kind in enumerate(kinds, start=1):
         if stage != "all" and int(stage) != number:
-            if number == 1 and stage == "2":
-                done = out / "stage1" / "model.safetensors"
-                if not (out / "stage1" / "done.json").is_file():
-                    raise ValueError(f"--stage 2 needs a finished stage 1 in {out} ({done} missing)")
+            if number == int(stage) - 1:
+                done = out / f"stage{number}" / "model.safetensors"
+                if not (out / f"stage{number}" / "done.json").is_file():
+                    raise ValueError(f"--stage {stage} needs a finished stage {number} in {out} ({done} missing)")
                 from .model.checkpoint import load_model
                 model = load_model(done, device=dev)
             continue
-        model = train_stage(ctx, number, kind, resume=resume, vqvae=model if kind == "predictor" else None)
+        model = train_stage(ctx, number, kind, resume=resume, vqvae=model if kind in ("predictor", "refine") else None)
         if model is None:
             return Result(out=out, bundle=None, model=None)
     bundle = None

@@ -98,7 +98,9 @@ def test_streamed_equals_offline_equals_one_pass(bundle, speech):
     dict(vq=dict(high_kernel=5), pred=dict(kernel=1, high_kernel=3, high_attn_right=2, low_attn_right=0)),
     dict(vq={}, pred=dict(head="latent", low_attn_left=3, high_attn_left=2)),
     dict(vq={}, pred=dict(refine_weight=1.0)),  # a correction of each frame: the low step's state is kept
-], ids=["one-level", "wide-high-reach", "latent-head", "refine"])
+    # ... also read from a speech branch whose reach (71 frames back) is wider than the decoder's
+    dict(vq={}, pred=dict(refine_weight=1.0, refine_branch_layers=2, refine_branch_dim=32)),
+], ids=["one-level", "wide-high-reach", "latent-head", "refine", "refine-branch"])
 def test_code_plan_streams_one_pass_for_other_predictors(tmp_path, encoders, speech, variant):
     """The engine draws each code once (engine._CodePlan), in windows cut to each stage's own
     reach: for other shapes of predictor too, its frames are those of one pass."""
@@ -127,7 +129,12 @@ def test_code_plan_streams_one_pass_for_other_predictors(tmp_path, encoders, spe
     want = one_pass(b, speech, b.encoders.text.encode_one("sad"))
     assert got.shape == want.shape and np.abs(got - want).max() < 1e-5
     assert want.std(axis=0).mean() > 0.01
-    assert engine.buffered()["codes"] == 0  # nothing kept across utterances
+    assert engine.buffered()["codes"] == engine.buffered()["branch_frames"] == 0  # nothing kept across utterances
+    # Windows of 12 frames, narrower than every reach: each stage still reads all it needs.
+    small = Engine(b, window_s=0.4)
+    small.set_emotion("sad")
+    got = np.stack([f.weights for f in stream(small, speech, np.random.default_rng(6).integers(1, 4000, 10_000))])
+    assert got.shape == want.shape and np.abs(got - want).max() < 1e-5
     if model.refines:  # the correction really moves the frames the engine streamed
         s = torch.from_numpy(encode_planned(b.encoders.speech, speech, b.plan, fps=b.fps))[None]
         t = torch.tensor(b.encoders.text.encode_one("sad"))[None]

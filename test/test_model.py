@@ -290,8 +290,9 @@ def test_baseline_reach_bounds_the_influence_of_one_speech_frame():
     assert changed.min() >= 75 - reach.right and changed.max() <= 75 + reach.left
 
 
-@pytest.mark.parametrize("options", [dict(head="logits"), dict(head="latent"), dict(refine_weight=1.0)],
-                         ids=["logits", "latent", "refine"])
+@pytest.mark.parametrize("options", [dict(head="logits"), dict(head="latent"), dict(refine_weight=1.0),
+                                     dict(refine_weight=1.0, refine_branch_layers=2, refine_branch_dim=32)],
+                         ids=["logits", "latent", "refine", "refine-branch"])
 def test_windowed_processing_equals_one_pass(options):
     vq = trained_like(small_vq())
     pred = trained_like(small_predictor(vq, **options))
@@ -691,3 +692,52 @@ def test_refine_head_starts_at_the_codes_and_learns_what_they_miss():
         assert pred(speech, motion=motion)["refine"].item() > 0
     print(f"refined {refined:.4f}, codes only {codes_only:.4f}")
     assert refined < codes_only / 2, (refined, codes_only)
+
+
+def test_stage_three_trains_only_the_refine_modules_and_the_gate_follows_the_better_branch():
+    """``refine_forward`` (stage 3) reaches the head, its speech branch and its gate and nothing
+    else; where the branch can say what the few codes cannot, the gated output comes close to it,
+    far closer than the codes alone."""
+    torch.manual_seed(52)
+    motion, _ = synthetic_batch()
+    vq = small_vq(low_codebook_size=4, high_codebook_size=2)  # too few codes to say everything
+    with torch.enable_grad():
+        vq.train()(motion)
+    vq.eval()
+    speech = motion @ torch.randn(52, SPEECH_DIM, generator=gen(53))  # a branch can read the motion off
+    pred = small_predictor(vq, refine_weight=1.0, refine_branch_layers=1, refine_branch_dim=32,
+                           refine_temperature=1.0, label_smoothing=0.0)
+    assert [type(m).__name__ for m in pred.refine_modules()][-3:] == ["RegressionBaseline", "Linear", "Sequential"]
+    pred.requires_grad_(False)
+    for module in pred.refine_modules():
+        module.requires_grad_(True)
+    trainable = {n for n, p in pred.named_parameters() if p.requires_grad}
+    frozen = {n: p.clone() for n, p in pred.named_parameters() if not p.requires_grad}
+    assert trainable and all(n.startswith("refine_") for n in trainable)
+    opt = torch.optim.Adam([p for p in pred.parameters() if p.requires_grad], lr=3e-3)
+    pred.train()
+    first = None
+    for _ in range(150):
+        out = pred.refine_forward(speech, motion=motion)
+        assert set(out) == {"loss", "refine", "branch", "branch_recon"}
+        first = first if first is not None else out["loss"].item()
+        opt.zero_grad()
+        out["loss"].backward()
+        opt.step()
+    pred.eval()
+    assert all(torch.equal(p, frozen[n]) for n, p in pred.named_parameters() if n in frozen)
+    with torch.no_grad():
+        codes = pred.predict_codes(speech)
+        bare = vq.decode_codes(codes["low"], codes["high"], frames=motion.shape[1])
+        gated = pred.predict(speech)
+        branch = pred.speech_branch(speech, None, None)
+        kept = pred.decode({**codes, "branch": branch}, speech)
+        blind = pred.decode({**codes, "branch": torch.zeros_like(branch)}, speech)  # the same head, no branch
+        error, codes_only = (gated - motion).abs().mean().item(), (bare - motion).abs().mean().item()
+        without = (blind - motion).abs().mean().item()
+    print(f"loss {first:.4f} -> {out['loss'].item():.4f}; gated {error:.4f}, without the branch {without:.4f}, "
+          f"codes only {codes_only:.4f}")
+    assert without > 3 * error  # the output leans on the branch
+    assert out["loss"].item() < first / 2
+    assert error < codes_only / 2, (error, codes_only)
+    assert (kept - gated).abs().max() < 1e-5  # a caller's kept branch motion decodes the same

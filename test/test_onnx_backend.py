@@ -82,11 +82,13 @@ def test_exported_graphs_match_pytorch_at_any_length(exported, model):
         assert np.abs(both[b] - alone[0]).max() < BOUND
 
 
-@pytest.mark.parametrize("options", [dict(head="latent"), dict(refine=True)], ids=["latent-head", "refine"])
+@pytest.mark.parametrize("options", [dict(head="latent"), dict(refine=True), dict(refine=True, refine_branch=2)],
+                         ids=["latent-head", "refine", "refine-branch"])
 def test_other_predictors_export_with_the_same_codes(tmp_path, options):
     other = make_random_bundle(tmp_path / "bundle", **options)
     model = load_bundle(other, device="cpu").model
     assert model.config.head == options.get("head", "logits") and model.refines == options.get("refine", False)
+    assert model.config.refine_branch_layers == options.get("refine_branch", 0)
     out = tmp_path / "onnx"
     manifest = export_bundle(other, out, encoders=False, threads=1)
     runner = OnnxMotionGraphs(out, manifest["graphs"], providers=[CPU], threads=1)
@@ -332,15 +334,15 @@ def test_tensorrt_profiles_cover_every_window_the_engine_runs(folder, exported):
 # Precision
 
 
-@pytest.mark.parametrize("refine", [False, True], ids=["codes", "refine-head"])
+@pytest.mark.parametrize("refine", [0, 1, 2], ids=["codes", "refine-head", "refine-branch"])
 def test_precision_auto_is_fp16_on_cuda_only_and_fp16_keeps_the_weights(folder, tmp_path, refine):
     assert resolve_precision("auto", "cpu") == "fp32"
     assert resolve_precision("auto", "cuda") == resolve_precision("auto", "cuda:1") == "fp16"
     assert resolve_precision("fp32", "cuda") == "fp32" and resolve_precision("fp16", "cpu") == "fp16"
     with pytest.raises(ValueError, match="precision must be one of auto, fp32, fp16"):
         resolve_precision("half", "cpu")
-    if refine:  # the engine keeps the refine head's state in fp32 between its stages
-        folder = make_random_bundle(tmp_path / "bundle", refine=True)
+    if refine:  # the engine keeps the refine head's state (and its branch's motion) between its stages
+        folder = make_random_bundle(tmp_path / "bundle", refine=True, refine_branch=2 if refine == 2 else 0)
     full = Engine.from_bundle(folder, device="cpu")
     half = Engine.from_bundle(folder, device="cpu", precision="fp16")  # fp16 on the CPU: slow but same numbers
     assert half.bundle.precision == "fp16" and next(half.model.parameters()).dtype == torch.float16

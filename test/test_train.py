@@ -201,6 +201,50 @@ def test_stage_two_alone_continues_a_finished_stage_one(run_a, tiny, tmp_path):
     assert best.keys() == final.keys() and all(torch.equal(best[k], final[k]) for k in best)
 
 
+def test_stage_three_trains_the_refine_branch_alone_on_a_finished_stage_two(run_a, tiny, tmp_path):
+    """A refine head with a speech branch gets a third stage: only the head and the branch
+    change, from stage 2's weights, and the refine loss falls; --stage 3 runs it on a finished
+    stage 2 whose config differs in the branch only."""
+    import shutil
+
+    from talking_face_ros.bundle import load_bundle
+    from talking_face_ros.engine import Engine
+
+    pred = dict(tiny["cfg"]["predictor"], refine_weight=1.0)
+    cfg = dict(tiny["cfg"], predictor=pred)
+    out = tmp_path / "run_r"
+    shutil.copytree(run_a.out, out, ignore=shutil.ignore_patterns("stage2", "bundle"))  # run A's VQ-VAE
+    run(tiny, out, cfg=cfg, stage="2")
+    assert tr.stages_of(cfg) == ["vqvae", "predictor"]
+    with pytest.raises(ValueError, match="stage 3 needs predictor.refine_branch_layers"):
+        run(tiny, out, cfg=cfg, stage="3")
+    branch = dict(cfg, predictor=dict(pred, refine_branch_layers=1, refine_branch_dim=16, refine_temperature=1.0),
+                  stage3=dict(tiny["cfg"]["stage2"], steps=30, eval_every=30, lr=3.0e-3))
+    assert tr.stages_of(branch) == ["vqvae", "predictor", "refine"]
+    other = dict(branch, predictor=dict(branch["predictor"], dim=16))
+    with pytest.raises(ValueError, match=r"differs .* in \['predictor'\]"):
+        run(tiny, out, cfg=other, stage="3")  # stage 2 was trained with another predictor
+    result = run(tiny, out, cfg=branch, stage="3")
+
+    before = load_file(str(out / "stage2" / "model.safetensors"))
+    after = load_file(str(result.bundle / "model.safetensors"))
+    trained = ("refine_norm.", "refine_speech.", "refine_head.", "refine_branch.", "refine_branch_in.", "refine_gate.")
+    assert any(k.startswith("refine_branch.") for k in after) and not any(k.startswith("refine_branch.") for k in before)
+    assert all(torch.equal(before[k], after[k]) for k in before if not k.startswith(trained))
+    assert not torch.equal(before["refine_head.0.weight"], after["refine_head.0.weight"])
+    assert after["refine_branch_in.weight"].abs().max() > 0  # the head reads the branch
+    refine = [v for (stage, step, metric), v in sorted(losses(out).items()) if stage == "stage3" and metric == "refine"]
+    own = [v for (stage, step, metric), v in sorted(losses(out).items()) if stage == "stage3" and metric == "branch"]
+    assert len(refine) == len(own) == 30 and np.mean(refine[-5:]) < np.mean(refine[:5])
+    assert np.mean(own[-5:]) < np.mean(own[:5])  # the branch learns as the regression baseline does
+
+    bundle = load_bundle(result.bundle, device="cpu")
+    assert bundle.model.refine_branch is not None and bundle.model.lookahead == bundle.model.receptive_field.right
+    speech = np.random.default_rng(0).normal(0, 0.1, 16000 * 2).astype(np.float32)
+    frames = Engine(bundle).animate(speech, 16000, emotion="happy")[1]
+    assert frames.shape == (60, 52) and np.isfinite(frames).all()
+
+
 def test_the_regression_baseline_trains_in_one_stage(tiny, tmp_path):
     from talking_face_ros.bundle import load_bundle
 
@@ -281,8 +325,8 @@ def test_shipped_configs_build_models_within_the_size_and_lookahead_limits(name)
                 text_dim=512 if "clip" in name else 384)
     kinds = tr.stages_of(cfg)
     model = tr.build_model(cfg, kinds[0], **dims)
-    if len(kinds) == 2:
-        model = tr.build_model(cfg, kinds[1], vqvae=model, **dims)
+    for kind in kinds[1:]:
+        model = tr.build_model(cfg, kind, vqvae=model, **dims)
     size_mb = sum(p.numel() for p in model.parameters()) * (2 if cfg["bundle_dtype"] == "float16" else 4) / 1e6
     assert size_mb <= 30.0
     assert model.lookahead / 30.0 <= 0.6  # seconds at 30 fps; see train_default.yaml for why not 0.2

@@ -16,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="YAML training config (e.g. config/train_default.yaml)")
     p.add_argument("--corpus", type=Path, help="corpus folder (from `talking-face corpus generate`)")
     p.add_argument("--out", type=Path, required=True, help="run folder to write")
-    p.add_argument("--stage", default="all", choices=("1", "2", "all", "features"),
+    p.add_argument("--stage", default="all", choices=("1", "2", "3", "all", "features"),
                    help="stage to run (default: all); 'features' only fills the feature cache")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last saved state")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")

@@ -73,11 +73,15 @@ class RegressionBaseline(nn.Module):
                 identity: Tensor | None = None, text: Tensor | None = None) -> dict[str, Tensor]:
         """Training step: {"loss", "recon", "velocity"}; arguments as in ``CodePredictor.forward``."""
         raw, T = self._run(speech, mask, identity, text, drop=self.training)
+        return self.losses(raw, motion, mask)
+
+    def losses(self, raw: Tensor, motion: Tensor, mask: Tensor | None = None) -> dict[str, Tensor]:
+        """The training losses of ``run``'s output against ``motion`` (B, T, motion_dim)."""
         motion = check_series(motion, "motion", self.config.motion_dim).to(raw)
         if tuple(motion.shape[:2]) != tuple(raw.shape[:2]):
             raise ValueError(f"motion {tuple(motion.shape[:2])} and speech features {tuple(raw.shape[:2])} "
                              "must have the same (batch, frames)")
-        fmask = check_mask(mask, motion.shape[0], T, motion.device)
+        fmask = check_mask(mask, motion.shape[0], raw.shape[1], motion.device)
         view = torch.sigmoid(raw) if self.config.output_activation == "sigmoid" else raw
         c = self.config
         recon, velocity = motion_losses(view, motion, fmask, self.channel_weight)
@@ -100,6 +104,12 @@ class RegressionBaseline(nn.Module):
         act = self.config.output_activation
         out = raw.clamp(0.0, 1.0) if act == "clamp" else torch.sigmoid(raw) if act == "sigmoid" else raw
         return out[0] if single else out
+
+    def run(self, speech: Tensor, *, mask: Tensor | None = None, identity: Tensor | None = None,
+            text: Tensor | None = None, drop: bool = False) -> Tensor:
+        """Unactivated output (B, T, motion_dim) of batched inputs; ``drop``: identity/text dropout.
+        The code predictor's refine head uses this network as its speech branch."""
+        return self._run(speech, mask, identity, text, drop=drop)[0]
 
     def _run(self, speech, mask, identity, text, *, drop: bool) -> tuple[Tensor, int]:
         """Unactivated output (B, T, motion_dim), cropped to the input length T."""

@@ -135,6 +135,9 @@ class PredictorConfig:
     gap_weight: float = 0.0  # with the motion or refine loss: weight of the lip-gap L1 on that motion (cm)
     closed_weight: float = 4.0  # extra weight of the lip-gap loss where the target's lips are closed
     refine_weight: float = 0.0  # > 0: a per-frame refine head corrects the decoded motion, trained with this weight
+    refine_branch_layers: int = 0  # > 0: a speech branch (the regression baseline's network) feeds the refine head; trained in stage 3
+    refine_branch_dim: int = 256  # channels of that branch's inner layers
+    refine_temperature: float = 0.0  # stage 3: codes drawn at this temperature (0: argmax) for the head to correct
 
     def __post_init__(self):
         _check_positive(self, "speech_dim", "frame_dim", "dim", "heads", "kernel", "high_kernel",
@@ -143,7 +146,8 @@ class PredictorConfig:
         _check_nonnegative(self, "frame_blocks", "trunk_blocks", "high_layers", "low_layers",
                            "high_attn_right", "low_attn_right", "num_speakers",
                            "high_loss_weight", "motion_loss_weight", "gap_weight", "closed_weight",
-                           "latent_loss_weight", "refine_weight")
+                           "latent_loss_weight", "refine_weight", "refine_branch_layers", "refine_temperature")
+        _check_positive(self, "refine_branch_dim")
         _check_probability(self, "dropout", "identity_dropout", "text_dropout", "code_noise",
                            "label_smoothing", "time_mask")
         if self.head not in ("logits", "latent"):
@@ -153,6 +157,12 @@ class PredictorConfig:
         _check_odd(self, "kernel", "high_kernel")
         if self.dim % self.heads:
             raise ValueError(f"PredictorConfig.dim ({self.dim}) must be divisible by heads ({self.heads})")
+        if self.refine_branch_layers and not self.refine_weight:
+            raise ValueError("PredictorConfig.refine_branch_layers needs a refine head (refine_weight > 0): "
+                             "the branch feeds it")
+        if self.refine_branch_dim % self.heads:
+            raise ValueError(f"PredictorConfig.refine_branch_dim ({self.refine_branch_dim}) must be divisible "
+                             f"by heads ({self.heads})")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
