@@ -10,7 +10,8 @@ adds --samples stochastic samples for MEE / CE / Diversity, scores them with
 Rows: (a) direct regression without VQ, (b) single-level VQ (CodeTalker-like, non-autoregressive),
 (c) hierarchical without the internal condition, all three on the full model's first recipe
 (config/train_v1.yaml), which is row (d0); (d) the full model as shipped (config/train_default.yaml:
-lip-gap loss in both stages, the refine head, stage 2 kept at its lowest validation lip error).
+lip-gap loss in both stages, the refine head with its speech branch and gate (stage 3), stages 2
+and 3 kept at their lowest validation lip error).
 """
 from __future__ import annotations
 

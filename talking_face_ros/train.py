@@ -86,12 +86,15 @@ TOP_DEFAULTS = {
     "stage3": {},  # ... for the refine head and its speech branch (predictor.refine_branch_layers > 0)
     "eval": {"utterances": 20},  # val utterances decoded for the metrics (LVE, closure)
     "bundle_dtype": "float32",  # "float16" halves the bundle file
+    # A regression run (its folder) trained with the refine branch's network: stage 3 starts the
+    # branch from its weights instead of at random (scripts/train_default.sh trains it beside stages 1-2).
+    "branch_init": None,
 }
 # What a new stage 2 on a finished stage 1 (--stage 2) may change; the rest shaped stage 1.
 STAGE2_FREE = ("stage2", "stage3", "predictor", "eval", "threads", "feature_workers", "default_emotion",
-               "bundle_dtype")
+               "bundle_dtype", "branch_init")
 # ... and a new stage 3 on a finished stage 2 (--stage 3): of the predictor, only the branch.
-STAGE3_FREE = ("stage3", "eval", "threads", "feature_workers", "default_emotion", "bundle_dtype")
+STAGE3_FREE = ("stage3", "eval", "threads", "feature_workers", "default_emotion", "bundle_dtype", "branch_init")
 STAGE3_PREDICTOR_FREE = ("refine_branch_layers", "refine_branch_dim", "refine_temperature")
 FILLED_BY_DATA = ("num_speakers", "speech_dim", "text_dim")  # set from the corpus and the encoders
 
@@ -361,12 +364,32 @@ def build_model(cfg: dict, kind: str, *, num_speakers: int, speech_dim: int, tex
         if unexpected or new:
             raise ValueError(f"stage 3: stage 2's predictor does not fit the config (missing {new}, "
                              f"unexpected {unexpected})")
+        if cfg["branch_init"] and model.refine_branch is not None:
+            _init_branch(model.refine_branch, Path(cfg["branch_init"]))
         model.requires_grad_(False)
         for module in model.refine_modules():
             module.requires_grad_(True)
         return model
     return RegressionBaseline(RegressionConfig(**cfg["regression"], num_speakers=num_speakers,
                                                speech_dim=speech_dim, text_dim=text_dim))
+
+
+def _init_branch(branch, folder: Path) -> None:
+    """Load the weights of a finished regression run into the refine head's speech branch."""
+    from .model.checkpoint import load_model
+
+    path = folder / "stage1" / "model.safetensors"
+    if not (folder / "stage1" / "done.json").is_file():
+        raise ValueError(f"branch_init: {folder} holds no finished regression run ({path} missing); train it "
+                         "first with config/train_default_branch.yaml (scripts/train_default.sh does)")
+    trained = load_model(path, device="cpu")
+    loss_only = {"lip_weight", "velocity_weight", "gap_weight", "closed_weight"}
+    mine = {k: v for k, v in branch.config.to_dict().items() if k not in loss_only}
+    theirs = {k: v for k, v in trained.config.to_dict().items() if k not in loss_only}
+    if type(trained).__name__ != "RegressionBaseline" or mine != theirs:
+        diff = sorted(k for k in mine if mine[k] != theirs.get(k))
+        raise ValueError(f"branch_init: {path} is not a network like the refine branch (differs in {diff})")
+    branch.load_state_dict(trained.state_dict())
 
 
 def forward(model, kind: str, batch: dict) -> dict:

@@ -245,6 +245,34 @@ def test_stage_three_trains_the_refine_branch_alone_on_a_finished_stage_two(run_
     assert frames.shape == (60, 52) and np.isfinite(frames).all()
 
 
+def test_stage_three_can_start_the_branch_from_a_regression_run(run_a, tiny, tmp_path):
+    """``branch_init``: a regression run trained with the branch's network (as
+    scripts/train_default.sh trains one beside stages 1-2) gives the branch its weights."""
+    from talking_face_ros.model.checkpoint import load_model
+
+    regression = dict(stride=2, kernel=3, layers=1, attn_left=16, attn_right=0, frame_dim=16, dim=16, heads=2,
+                      identity_dim=8, cond_dim=16, gap_weight=0.3)  # loss weights may differ
+    stage = dict(tiny["cfg"]["stage1"], steps=4, eval_every=4)
+    run(tiny, tmp_path / "branch", cfg=dict(tiny["cfg"], model="regression", regression=regression, stage1=stage))
+    run(tiny, tmp_path / "wide", cfg=dict(tiny["cfg"], model="regression", regression=dict(regression, dim=32),
+                                          stage1=stage))
+    pred = dict(tiny["cfg"]["predictor"], refine_weight=1.0, refine_branch_layers=1, refine_branch_dim=16)
+    vq = load_model(run_a.out / "stage1" / "model.safetensors")
+    c = load_model(run_a.out / "stage2" / "model.safetensors").config
+    dims = dict(num_speakers=c.num_speakers, speech_dim=c.speech_dim, text_dim=c.text_dim)
+    stage2 = tr.build_model(dict(tiny["cfg"], predictor=pred), "predictor", vqvae=vq, **dims)
+    cfg = dict(tiny["cfg"], predictor=pred, branch_init=str(tmp_path / "branch"))
+    model = tr.build_model(cfg, "refine", vqvae=stage2, **dims)
+    trained = load_model(tmp_path / "branch" / "stage1" / "model.safetensors")
+    assert all(torch.equal(v, trained.state_dict()[k]) for k, v in model.refine_branch.state_dict().items())
+    assert all(torch.equal(v, stage2.state_dict()[k]) for k, v in model.state_dict().items()
+               if not k.startswith(("refine_branch", "refine_gate")))
+    with pytest.raises(ValueError, match=r"not a network like the refine branch \(differs in \['dim'\]\)"):
+        tr.build_model(dict(cfg, branch_init=str(tmp_path / "wide")), "refine", vqvae=stage2, **dims)
+    with pytest.raises(ValueError, match="holds no finished regression run"):
+        tr.build_model(dict(cfg, branch_init=str(tmp_path / "none")), "refine", vqvae=stage2, **dims)
+
+
 def test_the_regression_baseline_trains_in_one_stage(tiny, tmp_path):
     from talking_face_ros.bundle import load_bundle
 
