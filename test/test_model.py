@@ -545,6 +545,13 @@ def test_default_models_fit_the_size_budget(tmp_path):
     size = save_model(pred, tmp_path / "default.safetensors").stat().st_size
     assert size <= 30e6  # both stages, fp32
     assert pred.receptive_field.right == pred.lookahead > 0
+    # The shipped default (all three stages, stored in fp16) fits too and loads as fp32.
+    from talking_face_ros.bundle import load_bundle
+    from talking_face_ros.paths import DEFAULT_MODEL_DIR
+
+    assert (DEFAULT_MODEL_DIR / "model.safetensors").stat().st_size <= 30e6
+    shipped = load_bundle(DEFAULT_MODEL_DIR, device="cpu").model
+    assert shipped.refine_branch is not None and next(shipped.parameters()).dtype == torch.float32
 
 
 def test_corrupted_checkpoints_raise_value_error(tmp_path):
