@@ -353,12 +353,11 @@ def build_model(cfg: dict, kind: str, *, num_speakers: int, speech_dim: int, tex
         return HierarchicalMotionVQVAE(VQVAEConfig(**cfg["vqvae"], num_speakers=num_speakers, text_dim=text_dim))
     if kind in ("predictor", "refine"):
         # "refine": ``vqvae`` is stage 2's predictor, whose weights the new one starts from
-        model = CodePredictor(PredictorConfig(**cfg["predictor"], num_speakers=num_speakers, speech_dim=speech_dim,
-                                              text_dim=text_dim), vqvae if kind == "predictor" else vqvae.vqvae)
+        fields = dict(cfg["predictor"], num_speakers=num_speakers, speech_dim=speech_dim, text_dim=text_dim)
         if kind == "predictor":
-            if model.refine_branch is not None:
-                model.refine_branch.requires_grad_(False)  # stage 3 trains it
-            return model
+            fields["refine_branch_layers"] = 0  # stage 3 adds the speech branch and its gate
+            return CodePredictor(PredictorConfig(**fields), vqvae)
+        model = CodePredictor(PredictorConfig(**fields), vqvae.vqvae)
         missing, unexpected = model.load_state_dict(vqvae.state_dict(), strict=False)
         new = [k for k in missing if not k.startswith(("refine_branch.", "refine_branch_in.", "refine_gate."))]
         if unexpected or new:

@@ -156,9 +156,7 @@ class CodePredictor(nn.Module):
         # Every code the decoder reads depends on speech within `low` of its anchor (the high
         # codes' reach is contained in it), so predict() reaches `low` + the decoder's reach.
         self._reach = low + vqvae.decode_receptive_field
-        self._decode_reach = vqvae.decode_receptive_field
         if self.refine_branch is not None:
-            self._decode_reach = self._decode_reach.max(self.refine_branch.receptive_field)
             self._reach = self._reach.max(self.refine_branch.receptive_field)
 
     def _head_size(self, codebook_size: int) -> int:
@@ -197,15 +195,13 @@ class CodePredictor(nn.Module):
         """Future frames of speech features needed before frame t can be emitted."""
         return self._reach.right
 
-    @property
-    def decode_receptive_field(self) -> Reach:
-        """Code anchors, and speech/text frames, around frame t that ``decode``'s frame t reads."""
-        return self._decode_reach
-
     def refine_modules(self) -> list[nn.Module]:
-        """What stage 3 trains: the refine head, its inputs' layers and the speech branch."""
-        return [m for m in (self.refine_norm, self.refine_speech, self.refine_head, self.refine_branch,
-                            self.refine_branch_in, self.refine_gate) if m is not None] if self.refine_head is not None else []
+        """What stage 3 trains: the refine head, its inputs' layers, the speech branch and the gate."""
+        if self.refine_head is None:
+            return []
+        parts = (self.refine_norm, self.refine_speech, self.refine_head, self.refine_branch, self.refine_branch_in,
+                 self.refine_gate)
+        return [m for m in parts if m is not None]
 
     @property
     def code_receptive_fields(self) -> dict[str, Reach]:
@@ -371,7 +367,7 @@ class CodePredictor(nn.Module):
     def _refinement(self, low_hidden: Tensor, raw: Tensor, speech: Tensor, branch: Tensor | None) -> Tensor:
         """Per-frame correction (B, T, motion_dim) of the decoded raw motion (B, T, motion_dim),
         from the low step's state (B, L, dim), the speech frames (B, >= T, speech_dim) and the
-        speech branch's features (B, T, frame_dim) or None."""
+        speech branch's motion (B, >= T, motion_dim) or None."""
         T = raw.shape[1]
         h = self.refine_norm(low_hidden.to(raw.dtype)).repeat_interleave(self.vqvae.config.low_stride, dim=1)[:, :T]
         x = self.refine_speech(speech[:, :T].to(raw.dtype))
@@ -586,7 +582,7 @@ def _speech_branch(c: PredictorConfig, v) -> nn.Module:
     Why that network: on the 2-hour corpus it is what generalises to unseen voices (validation
     lip error 0.013 against 0.024 for the codes), and its reach (11 frames ahead with 4 layers)
     stays within the decoder's, so the model's lookahead does not grow. The codes keep what a
-    regression loses (closures, emotion, diversity by sampling); the head learns which to trust.
+    regression loses (closures, expression); the gate learns which to take where.
     """
     from .baselines import RegressionBaseline
     from .config import RegressionConfig
