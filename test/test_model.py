@@ -665,17 +665,22 @@ def test_predictor_learns_codes_that_speech_determines():
     assert error.item() < 0.02
 
 
+def few_codes(seed: int):
+    """(motion, a VQ-VAE with too few codes to say everything, speech that a network can read the
+    motion off): what a refine head is for."""
+    torch.manual_seed(seed)
+    motion, _ = synthetic_batch()
+    vq = small_vq(low_codebook_size=4, high_codebook_size=2)
+    with torch.enable_grad():
+        vq.train()(motion)
+    return motion, vq.eval(), motion @ torch.randn(52, SPEECH_DIM, generator=gen(seed + 1))
+
+
 def test_refine_head_starts_at_the_codes_and_learns_what_they_miss():
     """The refine head (refine_weight > 0) starts at zero, so an untrained one changes nothing;
     trained, it brings the output closer to the motion than the decoded codes alone, while the
     codes it corrects are still the predicted ones."""
-    torch.manual_seed(50)
-    motion, _ = synthetic_batch()
-    vq = small_vq(low_codebook_size=4, high_codebook_size=2)  # too few codes to say everything
-    with torch.enable_grad():
-        vq.train()(motion)
-    vq.eval()
-    speech = motion @ torch.randn(52, SPEECH_DIM, generator=gen(51))
+    motion, vq, speech = few_codes(50)
     pred = small_predictor(vq, refine_weight=10.0, label_smoothing=0.0)
     assert pred.refines and not small_predictor(vq).refines
 
@@ -705,13 +710,7 @@ def test_stage_three_trains_only_the_refine_modules_and_the_gate_follows_the_bet
     """``refine_forward`` (stage 3) reaches the head, its speech branch and its gate and nothing
     else; where the branch can say what the few codes cannot, the gated output comes close to it,
     far closer than the codes alone."""
-    torch.manual_seed(52)
-    motion, _ = synthetic_batch()
-    vq = small_vq(low_codebook_size=4, high_codebook_size=2)  # too few codes to say everything
-    with torch.enable_grad():
-        vq.train()(motion)
-    vq.eval()
-    speech = motion @ torch.randn(52, SPEECH_DIM, generator=gen(53))  # a branch can read the motion off
+    motion, vq, speech = few_codes(52)
     pred = small_predictor(vq, refine_weight=1.0, refine_branch_layers=1, refine_branch_dim=32,
                            refine_temperature=1.0, label_smoothing=0.0)
     assert [type(m).__name__ for m in pred.refine_modules()][-3:] == ["RegressionBaseline", "Linear", "Sequential"]
