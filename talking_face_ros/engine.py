@@ -407,17 +407,15 @@ class Engine:
 
         Four stages, each in windows only as wide as its own reach (``_CodePlan``): trunk steps
         from speech, high codes from the trunk, low codes from the trunk and the high codes,
-        frames from both codes (and, for a refine head with a speech branch, the branch's motion
-        of each frame, a fifth stage with its own reach). A step is computed once its reach of input exists; a window's
-        edges are farther than the stage's reach from what is kept of it, so the numbers are
+        frames from both codes; a refine head's speech branch is a fifth, its motion per frame
+        from speech. A step is computed once its reach of input exists; a window's edges are farther than the stage's reach from what is kept of it, so the numbers are
         those of one pass over the whole utterance (as in ``_run``), at a fraction of the cost
         of running the whole network over ``receptive_field`` for every piece.
         """
         p, n = self._plan, self._n_frames
         trunk_n, high_n, low_n, stop = p.ready(n, final=final, align=self._align)
-        torch = self._torch
-        self._trunk = self._extend(self._trunk, self._trunk_start, trunk_n, p.s1, p.trunk, self._speech_trunk,
-                                   lambda kept, new: torch.cat([kept, new]) if len(kept) else new, final=final)
+        self._trunk = self._extend(self._trunk, self._trunk_start, trunk_n, p.s1, p.trunk, self._speech_trunk, _cat,
+                                   final=final)
         if p.hierarchical:
             self._high = self._extend(self._high, self._high_start, high_n, p.s2, p.high,
                                       lambda a, b: self._codes("high", a, b), _append, final=final)
@@ -425,7 +423,7 @@ class Engine:
                                  lambda a, b: self._codes("low", a, b), _append, final=final)
         if p.branch is not None:
             self._branch = self._extend(self._branch, self._branch_start, stop, 1, p.branch, self._speech_branch,
-                                        lambda kept, new: torch.cat([kept, new]) if len(kept) else new, final=final)
+                                        _cat, final=final)
         made = 0
         while self._next_out < stop:
             e = self._next_out
@@ -629,6 +627,13 @@ class _CodePlan:
 
 def _append(kept: np.ndarray, new: np.ndarray) -> np.ndarray:
     return np.concatenate([kept, new])
+
+
+def _cat(kept, new):
+    """Kept rows (a tensor on the device) followed by new ones."""
+    import torch  # already loaded by the engine; imported here so that this module does not need it
+
+    return torch.cat([kept, new]) if len(kept) else new
 
 
 def _drop_codes(codes: np.ndarray, start: int, keep_from: int) -> tuple[np.ndarray, int]:

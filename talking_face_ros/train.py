@@ -811,7 +811,7 @@ def train(config, corpus_dir, out, *, stage: str = "all", resume: bool = False, 
     if stage not in ("all", "features") and int(stage) > len(kinds):
         raise ValueError(f"this config has {len(kinds)} stage(s) ({', '.join(kinds)}); stage 3 needs "
                          "predictor.refine_branch_layers > 0" if len(kinds) == 2 else
-                         f"model 'regression' has one stage; use --stage 1 or all")
+                         "model 'regression' has one stage; use --stage 1 or all")
 
     torch.set_num_threads(cfg["threads"] or os.cpu_count() or 1)
     dev = torch.device(f"cuda:{local}" if world > 1 and resolve_torch_device(device) == "cuda"
