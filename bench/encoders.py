@@ -1,9 +1,13 @@
 """CPU cost of the speech and text encoders: milliseconds per second of audio / per sentence.
 
-    python bench/encoders.py [--seconds 10] [--repeats 5] [--threads 1 2]
+    python bench/encoders.py [--seconds 10] [--repeats 5] [--threads 1 2] [--moonshine-only]
 
 Wav2Vec2 and CLIP have random weights (none can be fetched offline); their cost depends only on
 their sizes. The speech is the moonshine-cpp wheel's 10 s recording, repeated to --seconds.
+Moonshine is timed twice: the wheel's ``.ort`` file as shipped and its ONNX conversion (what the
+package runs, ``encoders/ort_format.py``), over --seconds and over one pass of the default
+model's streaming plan (0.96 s chunk + 0.96 s left + 0.192 s right context), with the largest
+difference between their features.
 """
 from __future__ import annotations
 
@@ -54,6 +58,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="audio length per pass")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per row (median reported)")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="CPU thread counts")
+    parser.add_argument("--moonshine-only", action="store_true", help="time only the Moonshine rows")
     args = parser.parse_args()
 
     import torch
@@ -62,11 +67,21 @@ def main() -> None:
     from talking_face_ros.encoders.testing import save_random_clip, save_random_wav2vec2
 
     audio = load_speech(args.seconds)
+    plan_pass = load_speech(0.96 + 0.96 + 0.192)
     rows = []  # (encoder, threads, wall s, CPU s, unit)
+    differences = []
     for threads in args.threads:
-        enc = MoonshineEncoder(threads=threads, device="cpu")
-        wall, cpu = median_seconds(lambda: enc.encode(audio), args.repeats)
-        rows.append(("moonshine-base (onnxruntime)", threads, wall / args.seconds, cpu / args.seconds, "per s audio"))
+        shipped = MoonshineEncoder(threads=threads, device="cpu", model_path=moonshine_model_path())
+        converted = MoonshineEncoder(threads=threads, device="cpu")
+        for label, enc in (("moonshine-base .ort as shipped", shipped), ("moonshine-base ONNX conversion", converted)):
+            wall, cpu = median_seconds(lambda: enc.encode(audio), args.repeats)
+            rows.append((label, threads, wall / args.seconds, cpu / args.seconds, "per s audio"))
+            wall, cpu = median_seconds(lambda: enc.encode(plan_pass), 4 * args.repeats)
+            rows.append((label, threads, wall, cpu, "per streaming pass (2.112 s)"))
+        differences.append(float(np.abs(shipped.encode(audio) - converted.encode(audio)).max()))
+    if args.moonshine_only:
+        report(args, rows, differences)
+        return
 
     with tempfile.TemporaryDirectory() as tmp:
         tiny = save_random_wav2vec2(Path(tmp) / "w2v-tiny")
@@ -93,11 +108,18 @@ def main() -> None:
                 rows.append((label, threads, statistics.median(p[0] for p in per),
                              statistics.median(p[1] for p in per), "per sentence"))
 
+    report(args, rows, differences)
+
+
+def report(args, rows, differences) -> None:
+    import torch
+
     print(f"\nCPU: {os.cpu_count()} cores visible, torch {torch.__version__}, audio {args.seconds:g} s per pass, "
           f"median of {args.repeats}")
     print(f"{'encoder':38s} {'threads':>7s} {'wall ms':>9s} {'CPU ms':>9s}  unit")
     for label, threads, wall, cpu, unit in rows:
         print(f"{label:38s} {threads:7d} {1000 * wall:9.1f} {1000 * cpu:9.1f}  {unit}")
+    print(f"Moonshine .ort vs ONNX conversion: max abs difference of the features {max(differences):.1e}")
     print(f"load average while measuring: {os.getloadavg()[0]:.1f} (wall times are inflated above {os.cpu_count()})")
 
 

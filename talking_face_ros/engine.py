@@ -107,6 +107,12 @@ class Engine:
         self._reach = self.model.receptive_field
         self._align = int(self.model.align)
         self._plan = _CodePlan.of(self.model)  # None: every window runs the whole network
+        self._branch_stages = None  # a refine branch run layer by layer (code plan only)
+        if self._plan is not None and self._plan.branch is not None:
+            from .model.staged_regression import StagedRegression
+
+            branch = self.model.refine_branch
+            self._branch_stages = StagedRegression(branch, window_steps=max(1, self.window_frames // branch.config.stride))
         self._identity = 0
         self._emotion_text = bundle.default_emotion
         self._target = self._embed(self._emotion_text)
@@ -299,6 +305,8 @@ class Engine:
         # Low steps: their code and, for a refining predictor, the state its correction reads.
         self._low, self._low_start = np.zeros(0, self._plan.low_steps if self._plan else np.int64), 0
         self._branch, self._branch_start = self._torch.zeros(0), 0  # a refine branch's motion per frame, on the device
+        if self._branch_stages is not None:
+            self._branch_stages.reset()
 
     def _embed(self, text: str) -> np.ndarray:
         return np.asarray(self.bundle.encoders.text.encode_one(text), np.float32)
@@ -421,9 +429,9 @@ class Engine:
                                       lambda a, b: self._codes("high", a, b), _append, final=final)
         self._low = self._extend(self._low, self._low_start, low_n, p.s1, p.low,
                                  lambda a, b: self._codes("low", a, b), _append, final=final)
-        if p.branch is not None:
-            self._branch = self._extend(self._branch, self._branch_start, stop, 1, p.branch, self._speech_branch,
-                                        _cat, final=final)
+        if p.branch is not None:  # layer by layer, each inner step once (model/staged_regression.py)
+            self._branch = _cat(self._branch, self._branch_stages.advance(self._window_inputs, n, final=final))
+            stop = min(stop, self._branch_start + len(self._branch))  # never binds: ready() leaves its reach
         made = 0
         while self._next_out < stop:
             e = self._next_out
@@ -445,7 +453,7 @@ class Engine:
         self._low, self._low_start = _drop_codes(self._low, self._low_start, decode_from // p.s1)
         branch_from = decode_from
         if p.branch is not None:  # the frames it reads for its next rows; rows before the next output go
-            branch_from = self._window_start(self._branch_start + len(self._branch) - p.branch.left)
+            branch_from = self._window_start(self._branch_stages.frames_needed_from())
             self._branch, self._branch_start = _drop_codes(self._branch, self._branch_start, self._next_out)
         self._drop_before(min(trunk_from, high_from, low_from, decode_from, branch_from))
         self.stats["frames"] += made
@@ -482,11 +490,6 @@ class Engine:
         """The model's speech trunk over the frames [a, b), (steps, dim) on the device."""
         speech, text, identity = self._window_inputs(a, b, speech=True)
         return self.model.speech_trunk(speech, text, identity)[0]
-
-    def _speech_branch(self, a: int, b: int):
-        """A refine branch's motion over the frames [a, b), (b - a, motion_dim) on the device."""
-        speech, text, identity = self._window_inputs(a, b, speech=True)
-        return self.model.speech_branch(speech, text, identity)[0]
 
     def _window_inputs(self, a: int, b: int, *, speech: bool = False):
         """Batched (speech or None, text, identity) of the frames [a, b) for the model."""

@@ -11,8 +11,9 @@ predictor.onnx     speech features (B, T, speech_dim) + text (B, T, text_dim) + 
 decoder.onnx       those codes + text + identity -> weights (B, T, 52) in [0, 1]
 regression.onnx    (a regression bundle instead of the two above) speech + text + identity -> weights
 speech.onnx        wav2vec2 only: 16 kHz audio (B, samples) -> hidden states (B, frames, dim).
-                   Moonshine is already an ONNX model (moonshine-cpp's encoder_model.ort) and is
-                   run as it is; the manifest says so
+                   Moonshine is already an onnxruntime model (moonshine-cpp's encoder_model.ort,
+                   converted to ONNX in the cache folder, ``encoders/ort_format.py``); the
+                   manifest says so
 text.onnx          token ids + attention mask (B, tokens) -> sentence embedding (B, dim) before
                    normalisation (MiniLM: mean of the token states; CLIP: projected end token),
                    with the tokenizer as ``tokenizer.json`` beside it
@@ -334,7 +335,8 @@ def _export_speech(encoder, out: Path, opset: int, threads: int | None) -> tuple
               "right_context_s": encoder.right_context_s, "crossfade_s": encoder.crossfade_s}
     if kind == "MoonshineEncoder":
         return {"kind": "moonshine", **common,
-                "note": "already an ONNX model (moonshine-cpp's encoder_model.ort), run in onnxruntime as it is"}, None
+                "note": "already an onnxruntime model (moonshine-cpp's encoder_model.ort), run from its ONNX conversion "
+                        "in the cache folder"}, None
     if kind != "Wav2Vec2Encoder":
         return {"kind": kind, "note": "not exported: no ONNX export for this encoder"}, None
 

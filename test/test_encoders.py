@@ -156,6 +156,48 @@ def test_moonshine_is_deterministic(moonshine, speech):
 
 
 @needs_moonshine
+def test_moonshine_runs_the_wheels_model_converted_to_onnx(moonshine, speech, tmp_path, monkeypatch):
+    """The ONNX conversion is the same network: features equal to the .ort file's on real speech."""
+    from talking_face_ros.encoders.moonshine import MoonshineEncoder, moonshine_model_path, moonshine_onnx_path
+
+    assert moonshine.model_path.suffix == ".onnx" and moonshine.model_path == moonshine_onnx_path()
+    from_ort = MoonshineEncoder(model_path=moonshine_model_path(), threads=2)
+    clip = speech[:33792]  # one streaming pass of the default plan (2.1 s)
+    np.testing.assert_allclose(moonshine.encode(clip), from_ort.encode(clip), atol=1e-4)
+
+    monkeypatch.setenv("TALKING_FACE_CACHE", str(tmp_path / "cache"))
+    converted = moonshine_onnx_path()  # converted afresh into the new cache folder
+    assert converted.parent == tmp_path / "cache" and converted.is_file()
+    assert [p.name for p in converted.parent.iterdir()] == [converted.name]  # no temporary file left
+
+
+@needs_moonshine
+def test_moonshine_falls_back_to_the_ort_file_when_conversion_fails(tmp_path, monkeypatch, caplog):
+    from talking_face_ros.encoders import ort_format
+    from talking_face_ros.encoders.moonshine import MoonshineEncoder, moonshine_model_path
+
+    def fail(src, dst):
+        raise OSError("read-only cache")
+
+    monkeypatch.setenv("TALKING_FACE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(ort_format, "ort_to_onnx", fail)
+    with caplog.at_level("WARNING"):
+        encoder = MoonshineEncoder(threads=1)
+    assert encoder.model_path == moonshine_model_path()
+    assert "could not convert" in caplog.text and "read-only cache" in caplog.text
+
+
+def test_ort_to_onnx_rejects_other_files(tmp_path):
+    from talking_face_ros.encoders.ort_format import ort_to_onnx
+
+    bad = tmp_path / "model.ort"
+    bad.write_bytes(b"\x08\x07" + b"not a flatbuffer" * 4)  # e.g. an ONNX protobuf given by mistake
+    with pytest.raises(ValueError, match="is not an ORT-format model"):
+        ort_to_onnx(bad, tmp_path / "model.onnx")
+    assert not (tmp_path / "model.onnx").exists()
+
+
+@needs_moonshine
 def test_moonshine_accepts_other_sample_rates(moonshine, speech):
     import soxr
 

@@ -170,7 +170,7 @@ def test_export_folder_is_found_beside_the_bundle_or_made_in_the_cache(folder, e
     # run as it is.
     assert set(manifest["graphs"]) == {"predictor", "decoder", "text"}
     assert manifest["parity"]["text"]["max_abs_diff"] < BOUND
-    assert "already an ONNX model" in manifest["encoders"]["speech"]["note"]
+    assert "already an onnxruntime model" in manifest["encoders"]["speech"]["note"]
     assert export_folder(other) == made  # the second time it is found, not exported again
 
 

@@ -23,12 +23,16 @@ limited to 30 s by default.
 from __future__ import annotations
 
 import importlib.util
+import logging
 from pathlib import Path
 
 import numpy as np
 
+from ..cache_dir import cache_dir, file_fingerprint
 from ..ort_session import session_options
 from .base import SpeechEncoder
+
+log = logging.getLogger(__name__)
 
 FRAME_STRIDE = 64 * 3 * 2  # product of the three convolution strides
 FRAME_SPAN = 127 + (7 - 1) * 64 + (3 - 1) * 64 * 3  # receptive field of the three convolutions
@@ -43,6 +47,33 @@ def moonshine_model_path(variant: str = "base-en") -> Path:
     if not path.is_file():
         raise ValueError(f"Moonshine encoder: {path} not found; reinstall moonshine-cpp or pass model_path")
     return path
+
+
+def moonshine_onnx_path(variant: str = "base-en") -> Path:
+    """The wheel's encoder as an ONNX file in the cache folder, converted now if missing.
+
+    The same graph and numbers; as ONNX, onnxruntime optimises it fully at load (``ort_format``
+    says why and by how much). Named by the ``.ort`` file's fingerprint, so a new wheel gets a new
+    conversion.
+    """
+    from .ort_format import ort_to_onnx
+
+    source = moonshine_model_path(variant)
+    out = cache_dir() / f"moonshine-{variant}-encoder-{file_fingerprint(source)}.onnx"
+    if not out.is_file():
+        ort_to_onnx(source, out)
+    return out
+
+
+def default_model_path(variant: str = "base-en") -> Path:
+    """The converted ONNX file; the wheel's ``.ort`` file (slower, same numbers) if conversion fails."""
+    try:
+        return moonshine_onnx_path(variant)
+    except Exception as exc:  # noqa: BLE001 - a read-only cache or a new onnxruntime must not stop the encoder
+        source = moonshine_model_path(variant)
+        log.warning("Moonshine encoder: could not convert %s to ONNX (%s); running the .ort file, about "
+                    "a third slower", source, exc)
+        return source
 
 
 def onnx_providers(device: str) -> list[str]:
@@ -81,7 +112,7 @@ class MoonshineEncoder(SpeechEncoder):
     def __init__(
         self,
         *,
-        model_path: str | Path | None = None,  # encoder .ort/.onnx; None: the one in moonshine-cpp
+        model_path: str | Path | None = None,  # encoder .ort/.onnx; None: moonshine-cpp's, converted to ONNX
         device: str = "auto",  # "auto" (CUDA if onnxruntime has it), "cpu", "cuda", "tensorrt"
         threads: int | None = 1,  # CPU threads for one pass; None: onnxruntime's default (all cores)
         max_single_pass_s: float = 30.0,  # longer audio is encoded in overlapping windows
@@ -92,7 +123,7 @@ class MoonshineEncoder(SpeechEncoder):
         import onnxruntime as ort
 
         self._set_windows(max_single_pass_s, left_context_s, right_context_s, crossfade_s)
-        self.model_path = Path(model_path) if model_path is not None else moonshine_model_path()
+        self.model_path = Path(model_path) if model_path is not None else default_model_path()
         if not self.model_path.is_file():
             raise ValueError(f"Moonshine encoder: model file {self.model_path} not found")
         options = session_options(threads)

@@ -121,13 +121,29 @@ class RegressionBaseline(nn.Module):
         lm = downsample_mask(fm, c.stride)
         cond = pad_time(self.conditioner(identity, text, batch=B, frames=T, drop=drop), Tp) * fm[..., None]
         cond_low = pool_time(cond, fm, c.stride)
-        h = self.speech_in(pad_time(speech, Tp)) * fm[..., None]
+        h = self.front(pad_time(speech, Tp), fm)
+        for k in range(c.layers):
+            h = self.layer(k, h, lm, cond_low)
+        return self.back(h, fm, cond)[:, :T], T
+
+    # The three parts of ``_run``, apart so that ``staged_regression.StagedRegression`` can run
+    # each over a stream in windows of its own reach: the same operations, the same numbers.
+
+    def front(self, speech: Tensor, fine_mask: Tensor) -> Tensor:
+        """Speech (B, T, speech_dim), T a multiple of the stride -> inner steps (B, T / stride, dim)."""
+        h = self.speech_in(speech) * fine_mask[..., None]
         for block in self.frame_in:
-            h = block(h, fm)
-        h = self.down(h, lm)
-        for conv, attn in self.layers:
-            h = attn(conv(h, lm, cond_low), lm, cond_low)
-        h = self.up(h, fm)
+            h = block(h, fine_mask)
+        return self.down(h, downsample_mask(fine_mask, self.config.stride))
+
+    def layer(self, k: int, h: Tensor, coarse_mask: Tensor, cond_low: Tensor) -> Tensor:
+        """Inner layer ``k`` (conv block, then windowed attention) on inner steps (B, T', dim)."""
+        conv, attn = self.layers[k]
+        return attn(conv(h, coarse_mask, cond_low), coarse_mask, cond_low)
+
+    def back(self, h: Tensor, fine_mask: Tensor, cond: Tensor) -> Tensor:
+        """Inner steps (B, T', dim) -> unactivated motion (B, T' * stride, motion_dim)."""
+        h = self.up(h, fine_mask)
         for block in self.frame_out:
-            h = block(h, fm, cond)
-        return (self.out(h) * fm[..., None])[:, :T], T
+            h = block(h, fine_mask, cond)
+        return self.out(h) * fine_mask[..., None]

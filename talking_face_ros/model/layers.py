@@ -256,6 +256,25 @@ class LocalAttention(nn.Module):
         y = y.reshape(B, H, n * w, D // H)[:, :, :T].transpose(1, 2).reshape(B, T, D)
         return (x + self.out(y)) * mask[..., None]
 
+    def forward_from(self, x: Tensor, mask: Tensor, cond: Tensor | None, first: int) -> Tensor:
+        """``forward``'s output for steps [first, T) only, (B, T - first, D).
+
+        For streaming (``staged_regression``), where a short window holds a few new steps and
+        the keys before them: a dense (T - first) x T band instead of blocks, the same numbers
+        up to float rounding.
+        """
+        B, T, D = x.shape
+        H = self.heads
+        q, k, v = self.qkv(self.norm(x, cond)).reshape(B, T, 3, H, D // H).permute(2, 0, 3, 1, 4)
+        offset = torch.arange(T, device=x.device)[None, :] - torch.arange(first, T, device=x.device)[:, None]
+        in_band = (offset >= -self.left) & (offset <= self.right)  # (T - first, T)
+        bias = self.rel_bias[:, (offset + self.left).clamp(0, self.left + self.right)]
+        allowed = in_band[None, None] & mask[:, None, None, :].bool()
+        attn_mask = bias[None].to(q.dtype).masked_fill(~allowed, torch.finfo(q.dtype).min / 4)
+        y = F.scaled_dot_product_attention(q[:, :, first:], k, v, attn_mask=attn_mask)
+        y = y.transpose(1, 2).reshape(B, T - first, D)
+        return (x[:, first:] + self.out(y)) * mask[:, first:, None]
+
 
 # ---------------------------------------------------------------------------------------------
 # Conditions
