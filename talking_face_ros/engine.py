@@ -107,7 +107,20 @@ class Engine:
         self._reach = self.model.receptive_field
         self._align = int(self.model.align)
         self._plan = _CodePlan.of(self.model)  # None: every window runs the whole network
+        self._stacks = {}  # code level -> its layers run block by block (code plan only)
         self._branch_stages = None  # a refine branch run layer by layer (code plan only)
+        if self._plan is not None:
+            from .model.staged_blocks import StagedBlocks
+
+            p = self._plan
+            self._stacks["low"] = StagedBlocks(
+                self.model.low, stride=p.s1, inputs=self._low_inputs, window_steps=max(1, self.window_frames // p.s1),
+                conds=lambda a, b, frames: self._step_conds(a, b, frames, stride=p.s1))
+            if p.hierarchical:
+                self._stacks["high"] = StagedBlocks(
+                    self.model.high, stride=p.s2, inputs=self._high_inputs,
+                    window_steps=max(1, self.window_frames // p.s2),
+                    conds=lambda a, b, frames: self._step_conds(a, b, frames, stride=p.s2))
         if self._plan is not None and self._plan.branch is not None:
             from .model.staged_regression import StagedRegression
 
@@ -307,6 +320,9 @@ class Engine:
         self._branch, self._branch_start = self._torch.zeros(0), 0  # a refine branch's motion per frame, on the device
         if self._branch_stages is not None:
             self._branch_stages.reset()
+        for stack in self._stacks.values():
+            stack.reset()
+        self._final_frames = None
 
     def _embed(self, text: str) -> np.ndarray:
         return np.asarray(self.bundle.encoders.text.encode_one(text), np.float32)
@@ -424,11 +440,10 @@ class Engine:
         trunk_n, high_n, low_n, stop = p.ready(n, final=final, align=self._align)
         self._trunk = self._extend(self._trunk, self._trunk_start, trunk_n, p.s1, p.trunk, self._speech_trunk, _cat,
                                    final=final)
+        self._final_frames = n if final else None  # the ended utterance's length, for the stacks' masks
         if p.hierarchical:
-            self._high = self._extend(self._high, self._high_start, high_n, p.s2, p.high,
-                                      lambda a, b: self._codes("high", a, b), _append, final=final)
-        self._low = self._extend(self._low, self._low_start, low_n, p.s1, p.low,
-                                 lambda a, b: self._codes("low", a, b), _append, final=final)
+            self._high = self._draw("high", self._high, self._high_start, high_n, final=final)
+        self._low = self._draw("low", self._low, self._low_start, low_n, final=final)
         if p.branch is not None:  # layer by layer, each inner step once (model/staged_regression.py)
             self._branch = _cat(self._branch, self._branch_stages.advance(self._window_inputs, n, final=final))
             stop = min(stop, self._branch_start + len(self._branch))  # never binds: ready() leaves its reach
@@ -443,19 +458,23 @@ class Engine:
             made += s - e
         # Keep what the next window of each stage reads.
         trunk_from = self._window_start(p.s1 * (self._trunk_start + len(self._trunk)) - p.trunk.left)
-        low_from = self._window_start(p.s1 * (self._low_start + len(self._low)) - p.low.left)
         decode_from = self._window_start(self._next_out - p.decode.left)
-        high_from = low_from
+        low = self._stacks["low"]
+        low.drop_before(self._low_start + len(self._low))  # its output is drawn into codes
+        trunk_keep, frames_from = low.needs_input_from(), min(trunk_from, decode_from, low.needs_frames_from())
         if p.hierarchical:
-            high_from = self._window_start(p.s2 * (self._high_start + len(self._high)) - p.high.left)
-            self._high, self._high_start = _drop_codes(self._high, self._high_start, min(low_from, decode_from) // p.s2)
-        self._trunk, self._trunk_start = _drop_codes(self._trunk, self._trunk_start, min(high_from, low_from) // p.s1)
+            high, f = self._stacks["high"], p.s2 // p.s1
+            high.drop_before(self._high_start + len(self._high))
+            trunk_keep = min(trunk_keep, f * high.needs_input_from())
+            frames_from = min(frames_from, high.needs_frames_from())
+            high_keep = min(decode_from // p.s2, max(0, _floor_step(low.needs_input_from(), f)))  # see _low_inputs
+            self._high, self._high_start = _drop_codes(self._high, self._high_start, high_keep)
+        self._trunk, self._trunk_start = _drop_codes(self._trunk, self._trunk_start, trunk_keep)
         self._low, self._low_start = _drop_codes(self._low, self._low_start, decode_from // p.s1)
-        branch_from = decode_from
         if p.branch is not None:  # the frames it reads for its next rows; rows before the next output go
-            branch_from = self._window_start(self._branch_stages.frames_needed_from())
+            frames_from = min(frames_from, self._window_start(self._branch_stages.frames_needed_from()))
             self._branch, self._branch_start = _drop_codes(self._branch, self._branch_start, self._next_out)
-        self._drop_before(min(trunk_from, high_from, low_from, decode_from, branch_from))
+        self._drop_before(frames_from)
         self.stats["frames"] += made
         return made
 
@@ -500,30 +519,84 @@ class Engine:
         feats = torch.from_numpy(self._speech[i:j]).to(self._device)[None] if speech else None
         return feats, text, torch.tensor([self._identity], device=self._device)
 
-    def _codes(self, level: str, a: int, b: int) -> np.ndarray:
-        """Codes of ``level`` drawn over the frames [a, b), from the kept trunk steps (zeros for
-        steps not computed yet: only window edges that no kept code reads lie there)."""
-        torch = self._torch
-        _, text, identity = self._window_inputs(a, b)
-        s1 = self._plan.s1
-        first, steps = a // s1, -(-(b - a) // self._align) * self._align // s1
-        assert first >= self._trunk_start, "a trunk step this window reads was dropped"  # see _run_codes
-        trunk = self._trunk.new_zeros((steps, self._trunk.shape[1]))
-        known = self._trunk[first - self._trunk_start:first - self._trunk_start + steps]
-        trunk[:len(known)] = known
-        options = dict(temperature=self.temperature, generator=self._generator)
+    def _draw(self, level: str, kept: np.ndarray, start: int, goal: int, *, final: bool) -> np.ndarray:
+        """``kept`` codes of ``level`` extended to ``goal`` steps: the level's layers run block by
+        block (``model/staged_blocks.py``), then its head draws the new steps' codes."""
+        have = start + len(kept)
+        if goal <= have:
+            return kept
+        stack = self._stacks[level]
+        stack.extend(goal, total=goal if final else None, frames=self._n_frames if final else None)
+        hidden = stack.rows(have, goal)
+        codes = self.model.codes_of_hidden(level, hidden[None], temperature=self.temperature,
+                                           generator=self._generator)[0].cpu().numpy()
         if level == "high":
-            codes = self.model.predict_high_codes(trunk[None], text, identity, **options)
+            return _append(kept, codes)
+        steps = np.zeros(len(codes), self._plan.low_steps)
+        steps["code"] = codes
+        if self._plan.hidden_size:  # the state the refine head reads per low step
+            steps["hidden"] = hidden.to("cpu", self._torch.float32).numpy()
+        return _append(kept, steps)
+
+    def _trunk_rows(self, a: int, b: int):
+        i, j = a - self._trunk_start, b - self._trunk_start
+        assert i >= 0 and j <= len(self._trunk), f"trunk steps [{a}, {b}) not kept"  # the keep rules of _run_codes
+        return self._trunk[i:j]
+
+    def _real_steps(self, a: int, b: int, stride: int):
+        """(b - a,) mask of steps with a real frame: all of them until the utterance has ended."""
+        mask = self._torch.ones(b - a, dtype=self._torch.bool, device=self._device)
+        if self._final_frames is not None:
+            mask[max(0, -(-self._final_frames // stride) - a):] = False
+        return mask
+
+    def _high_inputs(self, a: int, b: int):
+        """The high layers' input of high steps [a, b): the trunk pooled over each step's low steps."""
+        from .model.layers import pool_time
+
+        p = self._plan
+        f = p.s2 // p.s1
+        return pool_time(self._trunk_rows(f * a, f * b)[None], self._real_steps(f * a, f * b, p.s1)[None], f)[0]
+
+    def _low_inputs(self, a: int, b: int):
+        """The low layers' input of low steps [a, b): the trunk plus the high codes' vectors,
+        interpolated between high-step centres as ``CodePredictor._low_hidden`` does."""
+        x = self._trunk_rows(a, b)
+        p = self._plan
+        if not p.hierarchical:
+            return x
+        from .model.layers import upsample_linear
+
+        f = p.s2 // p.s1
+        # Low step j lies at u = (j + 0.5) / f - 0.5 high steps and reads high steps floor(u), floor(u) + 1.
+        ha, need = max(0, _floor_step(a, f)), _floor_step(b - 1, f) + 2
+        hb = min(need, self._high_start + len(self._high))
+        real_high = (self._final_frames and -(-self._final_frames // p.s2)) or hb  # clamp at the last real one
+        assert ha >= self._high_start, "a high code the low layers read was dropped"  # see _run_codes
+        assert self._final_frames is not None or hb == need, "a high code the low layers read is not drawn"
+        codes = self._torch.from_numpy(self._high[ha - self._high_start:hb - self._high_start]).to(self._device)
+        vectors = self.model.code_in(self.model.vqvae.vq_high.lookup(codes))[None]
+        up = upsample_linear(vectors, f, self._torch.tensor([min(real_high, hb) - ha], device=self._device))[0]
+        return x + up[a - f * ha:b - f * ha] * self._real_steps(a, b, p.s1)[:, None]
+
+    def _step_conds(self, a: int, b: int, frames: int | None, *, stride: int):
+        """The model's conditions pooled over steps [a, b) of ``stride`` frames (``frames``: the
+        ended utterance's length, whose padded end is left out of the pooling)."""
+        from .model.layers import pool_time
+
+        torch = self._torch
+        fa, fb = stride * a, stride * b
+        real = fb if frames is None else max(fa, min(fb, frames))  # steps past the end pool nothing: zeros
+        mask = torch.zeros((1, fb - fa), dtype=torch.bool, device=self._device)
+        mask[:, :real - fa] = True
+        if real > fa:
+            _, text, identity = self._window_inputs(fa, real)
+            cond = self.model.conditioner(identity, text, batch=1, frames=real - fa, drop=False)
+            cond = torch.cat([cond, cond.new_zeros((1, fb - real, cond.shape[2]))], dim=1) * mask[..., None]
         else:
-            high = torch.from_numpy(self._window_codes("high", a, b)).to(self._device)[None] \
-                if self._plan.hierarchical else None
-            codes, hidden = self.model.predict_low(trunk[None], text, identity, high_codes=high, **options)
-            steps = np.zeros(codes.shape[1], self._plan.low_steps)
-            steps["code"] = codes[0].cpu().numpy()
-            if hidden is not None:
-                steps["hidden"] = hidden[0].to("cpu", torch.float32).numpy()
-            return steps
-        return codes[0].cpu().numpy()
+            null = self.model.conditioner.null_text
+            cond = null.new_zeros((1, fb - fa, null.shape[0]))
+        return pool_time(cond, mask, stride)[0]
 
     def _decode(self, a: int, b: int) -> np.ndarray:
         """Frames [a, b) decoded from the drawn codes (and corrected, by a refining predictor)."""
@@ -626,6 +699,11 @@ class _CodePlan:
         if self.branch is not None:
             stop = min(stop, frames - self.branch.right)
         return trunk, high, low, max(0, min(frames, stop))
+
+
+def _floor_step(j: int, f: int) -> int:
+    """floor((j + 0.5) / f - 0.5): the coarse step at or before fine step ``j``'s centre (``upsample_linear``)."""
+    return (2 * j + 1 - f) // (2 * f)
 
 
 def _append(kept: np.ndarray, new: np.ndarray) -> np.ndarray:

@@ -93,7 +93,7 @@ def test_script_writes_the_report_for_every_system(tmp_path):
     systems = ["ours-default", "ours-w2v-clip", "lam", "faceformer", "emotalk"]
     assert peers.main(["--quick", "--tiny", "--in-process", "--seconds", "1", "--systems", ",".join(systems),
                        "--offline", "faceformer", "--small-chunk", "0.5", "--streams", "none", "--threads", "1",
-                       "--no-profile", "--out", str(out)]) == 0
+                       "--stream-repeats", "2", "--no-profile", "--out", str(out)]) == 0
     report = json.loads((out / "peers.json").read_text())
     rows = {(r["system"], r["mode"], r.get("chunk_s")): r for r in report["results"]}
     assert not [r for r in report["results"] if "error" in r]
@@ -102,9 +102,14 @@ def test_script_writes_the_report_for_every_system(tmp_path):
         assert abs(row["frames"] - 30) <= 1, (name, row["frames"])
         assert row["rtf"] > 0 and row["chunks"] == 1 and row["peak_rss_mb"] > 0 and row["params"] > 0
     assert rows[("ours-default", "stream", 0.5)]["chunks"] == 2
+    own = rows[("ours-default", "stream", 0.96)]  # the model's own feature chunk (the bundle's plan)
+    assert own["chunks"] == 2 and own["runs"] == 2  # medians of two runs, with their range
+    assert own["rtf_range"][0] <= own["rtf"] <= own["rtf_range"][1]
+    assert own["p95_range"][0] <= own["latency_ms"]["p95"] <= own["p95_range"][1]
     assert rows[("faceformer", "offline", None)]["frames"] == 30
     assert {c["what"].split(",")[0] for c in report["targets"]} == {
-        "stream RTF", "p95 chunk latency ms (1 s chunks)", "speed-up over LAM-style stream"}
+        "stream RTF", "p95 chunk latency ms (1 s chunks)", "p95 chunk latency ms (0.96 s chunks",
+        "speed-up over LAM-style stream"}
     assert all(isinstance(c["met"], bool) for c in report["targets"])
     text = (out / "peers.md").read_text()
     assert all(f"| {name} |" in text for name in systems)

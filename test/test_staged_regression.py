@@ -99,7 +99,7 @@ def test_state_stays_bounded_on_a_long_stream():
     for n in range(29, 3000, 29):  # 0.96 s chunks at 30 fps
         staged.advance(stream, n, final=False)
         stream.dropped = staged.frames_needed_from()
-        sizes.append(sum(len(k) for k in staged._kept if k is not None) + len(staged._cond))
+        sizes.append(staged.buffered())
         assert n - stream.dropped <= 29 + 139 + 2  # frames kept: about one piece plus the left reach
     assert max(sizes[20:]) == max(sizes[-20:]) and max(sizes) < 400  # no growth with the stream's length
 

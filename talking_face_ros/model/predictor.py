@@ -451,6 +451,18 @@ class CodePredictor(nn.Module):
             return self._draw_low(trunk.to(self.speech_in.weight), high_codes, *self._conditions(text, identity),
                                   temperature=temperature, top_k=top_k, generator=generator)
 
+    @torch.no_grad()
+    def codes_of_hidden(self, level: str, hidden: Tensor, *, temperature: float = 0.0, top_k: int | None = None,
+                        generator: torch.Generator | None = None) -> Tensor:
+        """Codes (B, N) of ``level`` ("high" or "low") from the output (B, N, dim) of its layers,
+        which a streaming caller runs itself (``model/staged_blocks.py``)."""
+        with _eval_mode(self):
+            if level == "high":
+                scores = self._scores(self.high_head(hidden), self.vqvae.vq_high, self.high_scale)
+            else:
+                scores = self._low_scores(hidden)
+            return sample_codes(scores[0], temperature=temperature, top_k=top_k, generator=generator)
+
     def _draw_high(self, trunk, masks, conds, **draw) -> Tensor:
         return sample_codes(self._high_logits(trunk, masks, conds)[0], **draw)
 

@@ -10,16 +10,14 @@ which is kept.
 Stages and where each reads (``s`` = stride, ``r`` = conv reach, ``R`` = r x frame blocks):
 
 * front: frames -> inner step j, from frames [s*j - R, s*j + s - 1 + R];
-* per layer, its conv block (steps [j - r, j + r] below) and its windowed attention (steps
-  [j - attn_left, j + attn_right] below; only the new steps are queried, ``forward_from``);
+* the inner layers, block by block (``staged_blocks.StagedBlocks``);
 * back: frame t from inner steps [(t - R) // s, (t + R) // s].
 
-The condition of each inner step (text and identity pooled over its frames) is computed once
-and kept too. A step is computed once all it reads exists, in a window whose edges lie beyond
-that reach (what the zero padding at a window's edge changes is never kept), so the numbers are
-those of ``RegressionBaseline.run`` over the whole utterance up to float rounding; ``final``
-computes the rest with the utterance's end masked as that pass masks it. Kept rows are dropped
-once no later window reads them, so memory does not grow with the stream.
+A step is computed once all it reads exists, in a window whose edges lie beyond that reach
+(what the zero padding at a window's edge changes is never kept), so the numbers are those of
+``RegressionBaseline.run`` over the whole utterance up to float rounding; ``final`` computes the
+rest with the utterance's end masked as that pass masks it. Kept rows are dropped once no later
+window reads them, so memory does not grow with the stream.
 """
 from __future__ import annotations
 
@@ -30,6 +28,7 @@ from torch import Tensor
 
 from .baselines import RegressionBaseline
 from .layers import pool_time
+from .staged_blocks import StagedBlocks
 
 # inputs(a, b, speech=...) -> (speech (1, b - a, speech_dim) or None, text (1, b - a, text_dim), identity (1,))
 Inputs = Callable[..., tuple]
@@ -42,37 +41,37 @@ class StagedRegression:
         c = model.config
         self.model = model
         self.s = c.stride
-        r = (c.kernel - 1) // 2
-        self.R = r * c.frame_blocks  # frames each side that the frame-rate conv blocks read
-        # (left, right) reach in inner steps of each stage after the front: conv, attention, per layer
-        self.reach = [(r, r), (c.attn_left, c.attn_right)] * c.layers
+        self.R = (c.kernel - 1) // 2 * c.frame_blocks  # frames each side that the frame-rate conv blocks read
         self.window_steps = max(1, int(window_steps))  # most inner steps one call computes (bounds memory)
+        self._blocks = StagedBlocks(model.layers, stride=self.s, inputs=self._front_rows, conds=self._step_conds,
+                                    window_steps=self.window_steps)
+        self._call: tuple | None = None  # (inputs, frames, total) of the advance in progress
         self.reset()
 
     def reset(self) -> None:
         """Forget the utterance; the next frame is 0."""
-        n = len(self.reach) + 1  # the front, then the blocks
-        self._kept: list[Tensor | None] = [None] * n  # rows [starts[i], counts[i]) of stage i's output
-        self._starts, self._counts = [0] * n, [0] * n
-        self._cond, self._cond_start = None, 0  # each inner step's pooled condition, kept likewise
+        self._blocks.reset()
+        self._front, self._front_start, self._front_count = None, 0, 0  # inner steps from the front
         self._next_frame = 0  # first frame of motion not yet returned
 
     @property
     def next_frame(self) -> int:
         return self._next_frame
 
+    def buffered(self) -> int:
+        """Rows kept over all stages (for memory checks)."""
+        return self._blocks.buffered() + (0 if self._front is None else len(self._front))
+
     def ready(self, frames: int) -> int:
         """Frames of motion that can be final with ``frames`` of speech (utterance not ended)."""
-        steps = max(0, (frames - self.R) // self.s)
-        for _, right in self.reach:
-            steps = max(0, steps - right)
+        steps = max(0, max(0, (frames - self.R) // self.s) - self._blocks.right)
         return max(0, min(frames, self.s * steps - self.R))
 
     def frames_needed_from(self) -> int:
         """The first frame (speech or text) that a later call can read; earlier ones may be dropped."""
-        front = self.s * max(0, self._counts[0] - -(-self.R // self.s))
+        front = self.s * max(0, min(self._front_count, self._blocks.needs_input_from()) - -(-self.R // self.s))
         back = self.s * max(0, (self._next_frame - self.R) // self.s)
-        return min(front, back, self.s * self._cond_count())
+        return min(front, back, self._blocks.needs_frames_from())
 
     @torch.no_grad()
     def advance(self, inputs: Inputs, frames: int, *, final: bool) -> Tensor:
@@ -88,22 +87,22 @@ class StagedRegression:
             finally:
                 self.model.train()
         total = -(-frames // self.s) if final else None  # inner steps of the ended utterance
+        goal = total if final else max(0, max(0, (frames - self.R) // self.s) - self._blocks.right)
+        self._call = (inputs, frames, total)
         out = []
-        while True:  # rounds in which every stage moves on by at most window_steps: bounded memory
-            moved = False
-            for i in range(len(self._counts)):
-                goal = min(self._goal(i, frames, total), self._counts[i] + self.window_steps)
-                if goal > self._counts[i]:
-                    self._extend(i, goal, inputs, frames, total)
-                    moved = True
-            stop = frames if self._complete(-1, total) else max(0, min(frames, self.s * self._counts[-1] - self.R))
-            if stop > self._next_frame:
+        try:
+            while True:  # in rounds of window_steps: bounded memory however long the utterance
+                self._blocks.extend(min(goal, self._blocks.count + self.window_steps), total=total,
+                                    frames=frames if final else None)
+                done = self._blocks.count
+                stop = frames if final and done == total else max(0, min(frames, self.s * done - self.R))
+                if stop <= self._next_frame:
+                    break
                 out.append(self._back(self._next_frame, stop, inputs, frames, total))
                 self._next_frame = stop
                 self._drop()
-                moved = True
-            if not moved:
-                break
+        finally:
+            self._call = None
         if not out:
             weight = self.model.out.weight
             return torch.zeros((0, self.model.config.motion_dim), device=weight.device, dtype=weight.dtype)
@@ -111,60 +110,40 @@ class StagedRegression:
 
     # ------------------------------------------------------------------ stages
 
-    def _complete(self, i: int, total: int | None) -> bool:
-        """Whether stage ``i`` holds every step of the ended utterance (then windows may end there)."""
-        return total is not None and self._counts[i] == total
-
-    def _goal(self, i: int, frames: int, total: int | None) -> int:
-        """Steps of stage ``i`` whose whole reach exists now."""
-        if i == 0:
-            return total if total is not None else max(0, (frames - self.R) // self.s)
-        if self._complete(i - 1, total):
-            return total
-        return max(0, self._counts[i - 1] - self.reach[i - 1][1])
-
-    def _extend(self, i: int, goal: int, inputs: Inputs, frames: int, total: int | None) -> None:
-        j0 = self._counts[i]
-        if i == 0:
-            a = max(0, j0 - -(-self.R // self.s))  # first inner step of the window
-            b_frame = frames if total is not None and goal == total else min(frames, self.s * goal + self.R)
-            speech, _, _ = inputs(self.s * a, b_frame, speech=True)
-            fine = self._fine_mask(self.s * a, b_frame, frames)
+    def _front_rows(self, a: int, b: int) -> Tensor:
+        """Front output of inner steps [a, b), computed as far as needed (the blocks' input)."""
+        inputs, frames, total = self._call
+        if b > self._front_count:
+            j0 = self._front_count
+            wa = max(0, j0 - -(-self.R // self.s))  # first inner step of the window
+            b_frame = frames if total is not None and b == total else self.s * b + self.R
+            assert b_frame <= frames, "front: speech beyond the newest frame asked for"
+            speech, _, _ = inputs(self.s * wa, b_frame, speech=True)
+            fine = self._fine_mask(self.s * wa, b_frame, frames)
             x = speech.to(self.model.speech_in.weight)
             x = torch.cat([x, x.new_zeros((1, fine.shape[1] - x.shape[1], x.shape[2]))], dim=1)
-            new = self.model.front(x, fine)[0, j0 - a:goal - a]
-        else:
-            left, right = self.reach[i - 1]
-            below = self._counts[i - 1]
-            a = max(0, j0 - left)
-            b = below if self._complete(i - 1, total) else min(below, goal + right)
-            h = self._rows(i - 1, a, b)[None]
-            cond = self._cond_rows(a, b, inputs, frames, total)[None]
-            coarse = torch.ones((1, b - a), dtype=torch.bool, device=h.device)  # every inner step is real
-            conv, attn = self.model.layers[(i - 1) // 2]
-            if i % 2:
-                new = conv(h, coarse, cond)[0, j0 - a:goal - a]
-            else:
-                new = attn.forward_from(h, coarse, cond, j0 - a)[0, :goal - j0]
-        kept = self._kept[i]
-        self._kept[i] = new if kept is None or len(kept) == 0 else torch.cat([kept, new])
-        self._counts[i] = goal
+            new = self.model.front(x, fine)[0, j0 - wa:b - wa]
+            self._front = new if self._front is None or len(self._front) == 0 else torch.cat([self._front, new])
+            self._front_count = b
+        first = a - self._front_start
+        assert first >= 0, "front: a step this window reads was dropped"
+        return self._front[first:b - self._front_start]
+
+    def _step_conds(self, a: int, b: int, frames: int | None) -> Tensor:
+        """Pooled conditions of inner steps [a, b) (``frames``: the ended utterance's length)."""
+        inputs, n, _ = self._call
+        fine, cond = self._frame_cond(a, b, inputs, n)
+        return pool_time(cond, fine, self.s)[0]
 
     def _back(self, t0: int, t1: int, inputs: Inputs, frames: int, total: int | None) -> Tensor:
         a = max(0, (t0 - self.R) // self.s)
-        last = self._counts[-1]
-        b = last if self._complete(-1, total) else min(last, (t1 - 1 + self.R) // self.s + 1)
+        last = self._blocks.count
+        b = last if total is not None and last == total else min(last, (t1 - 1 + self.R) // self.s + 1)
         fine, cond = self._frame_cond(a, b, inputs, frames)
-        motion = self.model.back(self._rows(-1, a, b)[None], fine, cond)
+        motion = self.model.back(self._blocks.rows(a, b)[None], fine, cond)
         return motion[0, t0 - self.s * a:t1 - self.s * a]
 
     # ------------------------------------------------------------------ helpers
-
-    def _rows(self, i: int, a: int, b: int) -> Tensor:
-        i = i % len(self._kept)
-        first = a - self._starts[i]
-        assert first >= 0, "a step this window reads was dropped"  # the keep rule of _drop
-        return self._kept[i][first:b - self._starts[i]]
 
     def _fine_mask(self, a: int, b: int, frames: int) -> Tensor:
         """(1, frames rounded up to the stride) real-frame mask of the window [a, b), as ``run`` masks it."""
@@ -182,34 +161,10 @@ class StagedRegression:
         cond = torch.cat([cond, cond.new_zeros((1, fine.shape[1] - cond.shape[1], cond.shape[2]))], dim=1)
         return fine, cond * fine[..., None]
 
-    def _cond_count(self) -> int:
-        return self._cond_start + (0 if self._cond is None else len(self._cond))
-
-    def _cond_rows(self, a: int, b: int, inputs: Inputs, frames: int, total: int | None) -> Tensor:
-        """The pooled condition of inner steps [a, b), computed once per step."""
-        have = self._cond_count()
-        if b > have:
-            fine, cond = self._frame_cond(have, b, inputs, frames)
-            new = pool_time(cond, fine, self.s)[0]
-            self._cond = new if self._cond is None or len(self._cond) == 0 else torch.cat([self._cond, new])
-        first = a - self._cond_start
-        assert first >= 0, "a step condition this window reads was dropped"  # the keep rule of _drop
-        return self._cond[first:b - self._cond_start]
-
     def _drop(self) -> None:
         """Drop kept rows that no later window reads."""
-        last = len(self._kept) - 1
-        needs = []  # per stage, the first row its next window reads
-        for i in range(last + 1):
-            if i < last:
-                needs.append(max(0, self._counts[i + 1] - self.reach[i][0]))
-            else:
-                needs.append(max(0, (self._next_frame - self.R) // self.s))
-            drop = needs[-1] - self._starts[i]
-            if drop > 0 and self._kept[i] is not None:
-                self._kept[i] = self._kept[i][drop:]
-                self._starts[i] += drop
-        drop = min(needs[:-1]) - self._cond_start if len(needs) > 1 else 0
-        if drop > 0 and self._cond is not None:
-            self._cond = self._cond[drop:]
-            self._cond_start += drop
+        self._blocks.drop_before(max(0, (self._next_frame - self.R) // self.s))
+        drop = self._blocks.needs_input_from() - self._front_start
+        if drop > 0 and self._front is not None:
+            self._front = self._front[drop:]
+            self._front_start += drop
