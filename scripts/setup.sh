@@ -55,7 +55,7 @@ warm_cache() {
     { say "caching the ONNX export of MiniLM"; "$VENV/bin/python" -m talking_face_ros.encoders.minilm_onnx ||
       say "warning: MiniLM not cached (the node starts slower)"; }
   # Moonshine's encoder converted from .ort to ONNX (a second or two), which onnxruntime optimises fully.
-  "$VENV/bin/python" -c "from talking_face_ros.encoders.moonshine import moonshine_onnx_path; moonshine_onnx_path()" ||
+  "$VENV/bin/python" -m talking_face_ros.encoders.moonshine >/dev/null ||
     say "warning: Moonshine not converted to ONNX (the encoder runs about a third slower)"
 }
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$digest" ]; then

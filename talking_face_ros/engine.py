@@ -17,8 +17,11 @@ How it stays exact and bounded:
   with the length of the stream.
 * A torch code predictor is run in its stages instead (``_CodePlan``): each speech-trunk step,
   high code, low code and frame is computed once, in a window cut to that stage's own reach, and
-  steps and codes are kept until nothing reads them. Same numbers; in the default model the
-  windows per second of audio shrink from the whole 7 s reach to about what each stage reads.
+  steps and codes are kept until nothing reads them. The code levels' layer stacks and the
+  refine head's speech branch go further, block by block (``model/staged_blocks.py``,
+  ``model/staged_regression.py``): each block's new steps read only their own reach of the
+  block below. Same numbers up to float rounding; in the default model the windows per second
+  of audio shrink from the whole 7 s reach to about what each block reads.
 * Text conditions are per frame. ``set_emotion`` starts a linear blend from the current text
   embedding to the new one at the first frame at or after the newest audio, over
   ``emotion_blend_s``. Frames get their text when their features arrive, which is always after
@@ -432,9 +435,11 @@ class Engine:
         Four stages, each in windows only as wide as its own reach (``_CodePlan``): trunk steps
         from speech, high codes from the trunk, low codes from the trunk and the high codes,
         frames from both codes; a refine head's speech branch is a fifth, its motion per frame
-        from speech. A step is computed once its reach of input exists; a window's edges are farther than the stage's reach from what is kept of it, so the numbers are
-        those of one pass over the whole utterance (as in ``_run``), at a fraction of the cost
-        of running the whole network over ``receptive_field`` for every piece.
+        from speech. The code levels and the branch run their layers block by block. A step is
+        computed once its reach of input exists; a window's edges are farther than the stage's
+        reach from what is kept of it, so the numbers are those of one pass over the whole
+        utterance (as in ``_run``), at a fraction of the cost of running the whole network over
+        ``receptive_field`` for every piece.
         """
         p, n = self._plan, self._n_frames
         trunk_n, high_n, low_n, stop = p.ready(n, final=final, align=self._align)
