@@ -397,7 +397,10 @@ class Engine:
         if len(audio16k) == 0:
             return 0
         self._clock_samples += len(audio16k)
-        self._add_features(self._features.push(audio16k))
+        feats = self._features.push(audio16k)
+        if len(feats) == 0:  # no new frame of speech: nothing can become final (most small pieces)
+            return 0
+        self._add_features(feats)
         return self._run(final=False)
 
     def _add_features(self, feats: np.ndarray) -> None:
