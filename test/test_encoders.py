@@ -4,6 +4,7 @@ import os
 os.environ["HF_HUB_OFFLINE"] = "1"  # these tests must never reach a model hub
 
 import importlib.util
+import logging
 import wave
 from pathlib import Path
 
@@ -33,7 +34,7 @@ def moonshine():
 
     if not HAVE_MOONSHINE:
         pytest.skip("moonshine-cpp not installed")
-    return MoonshineEncoder(threads=2)
+    return MoonshineEncoder(threads=2, precision="fp32")
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +153,7 @@ def test_moonshine_is_deterministic(moonshine, speech):
 
     a = moonshine.encode(speech[:48000])
     np.testing.assert_array_equal(a, moonshine.encode(speech[:48000]))
-    np.testing.assert_allclose(MoonshineEncoder(threads=1).encode(speech[:48000]), a, atol=1e-4)
+    np.testing.assert_allclose(MoonshineEncoder(threads=1, precision="fp32").encode(speech[:48000]), a, atol=1e-4)
 
 
 @needs_moonshine
@@ -166,9 +167,13 @@ def test_moonshine_runs_the_wheels_model_converted_to_onnx(moonshine, speech, tm
     np.testing.assert_allclose(moonshine.encode(clip), from_ort.encode(clip), atol=1e-4)
 
     monkeypatch.setenv("TALKING_FACE_CACHE", str(tmp_path / "cache"))
+    handlers = list(logging.getLogger().handlers)
     converted = moonshine_onnx_path()  # converted afresh into the new cache folder
     assert converted.parent == tmp_path / "cache" and converted.is_file()
     assert [p.name for p in converted.parent.iterdir()] == [converted.name]  # no temporary file left
+    quantized = moonshine_onnx_path(precision="int8")
+    assert sorted(p.name for p in converted.parent.iterdir()) == sorted([converted.name, quantized.name])
+    assert logging.getLogger().handlers == handlers  # onnxruntime's tools did not set up the root logger
 
 
 @needs_moonshine
@@ -182,9 +187,38 @@ def test_moonshine_falls_back_to_the_ort_file_when_conversion_fails(tmp_path, mo
     monkeypatch.setenv("TALKING_FACE_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(ort_format, "ort_to_onnx", fail)
     with caplog.at_level("WARNING"):
-        encoder = MoonshineEncoder(threads=1)
+        encoder = MoonshineEncoder(threads=1)  # int8 on this CPU: neither ONNX file can be made
     assert encoder.model_path == moonshine_model_path()
-    assert "could not convert" in caplog.text and "read-only cache" in caplog.text
+    assert "could not make the int8 ONNX file" in caplog.text and "could not make the fp32 ONNX file" in caplog.text
+    assert "read-only cache" in caplog.text and "as it is" in caplog.text
+
+
+@needs_moonshine
+def test_moonshine_int8_is_the_cpu_default_and_stays_close_to_fp32(moonshine, speech):
+    from talking_face_ros.encoders.moonshine import MoonshineEncoder, moonshine_onnx_path
+
+    int8 = MoonshineEncoder(threads=2, device="cpu")
+    assert int8.precision == "int8" and int8.model_path == moonshine_onnx_path(precision="int8")
+    clip = speech[:33792]  # one streaming pass of the default plan
+    quantised, full = int8.encode(clip), moonshine.encode(clip)
+    assert quantised.shape == full.shape
+    c = cosine(quantised, full)
+    rel = np.linalg.norm(quantised - full) / np.linalg.norm(full)
+    assert np.median(c) > 0.99 and c.min() > 0.95  # measured: median 0.999, minimum 0.988
+    assert 1e-4 < rel < 0.15  # quantised (not the fp32 numbers), yet close: measured 0.055
+    with pytest.raises(ValueError, match="precision must be one of auto, fp32, int8"):
+        MoonshineEncoder(precision="int4")
+
+
+@needs_moonshine
+def test_training_features_are_fp32_unless_a_config_says_otherwise():
+    from talking_face_ros import feature_cache
+
+    feature_cache._init_worker({"kind": "moonshine"}, one_thread=True)
+    assert feature_cache._ENCODER.precision == "fp32"
+    feature_cache._init_worker({"kind": "moonshine", "precision": "int8"}, one_thread=True)
+    assert feature_cache._ENCODER.precision == "int8"
+    feature_cache._ENCODER = None
 
 
 def test_ort_to_onnx_rejects_other_files(tmp_path):
@@ -267,7 +301,7 @@ def test_moonshine_long_input_matches_single_pass(moonshine, speech):
 
     audio = np.concatenate([speech, speech[::-1], speech[: 4 * 16000]])  # 23.9 s of speech sounds
     single = moonshine.encode(audio)  # within the 30 s single-pass limit
-    windowed_enc = MoonshineEncoder(threads=2, max_single_pass_s=20.0)
+    windowed_enc = MoonshineEncoder(threads=2, max_single_pass_s=20.0, precision="fp32")
     assert len(windowed_enc._window_starts(len(audio))) == 2
     windowed = windowed_enc.encode(audio)
     assert windowed.shape == single.shape

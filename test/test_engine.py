@@ -368,6 +368,23 @@ def test_animate_command_writes_frames_and_samples(tmp_path, folder, speech):
         animate.main([str(wav), "--model", str(folder), "--samples", "2", "--out", str(tmp_path / "x.csv")])
 
 
+def test_animate_command_takes_the_speech_encoders_precision(tmp_path, folder, speech):
+    from talking_face_ros.commands import animate
+    from talking_face_ros.frames_io import load_frames
+    from talking_face_ros.speech.audio import save_wav
+
+    wav = save_wav(tmp_path / "in.wav", speech[:24000], SR)
+    weights = {}
+    for precision in ("fp32", "int8", None):  # None: auto, which is int8 on this CPU
+        out = tmp_path / f"{precision}.npz"
+        flag = ["--speech-precision", precision] if precision else []
+        assert animate.main([str(wav), "--model", str(folder), "--out", str(out), "--device", "cpu"] + flag) == 0
+        weights[precision] = load_frames(out)[1]
+    assert weights["fp32"].shape == weights["int8"].shape
+    assert not np.array_equal(weights["fp32"], weights["int8"])  # the option reached the encoder
+    np.testing.assert_array_equal(weights[None], weights["int8"])
+
+
 def test_animate_command_without_a_model_says_what_to_do(tmp_path, monkeypatch, speech):
     from talking_face_ros.commands import animate
     from talking_face_ros.speech.audio import save_wav

@@ -47,6 +47,8 @@ def _add_arguments(p) -> None:
     p.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16"),
                    help="auto: fp16 on CUDA, fp32 on the CPU")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch and the speech encoder")
+    p.add_argument("--speech-precision", default="auto", choices=("auto", "fp32", "int8"),
+                   help="Moonshine's matrix products: auto (int8 on the CPU, fp32 on a GPU), fp32 or int8")
 
 
 def main(argv=None) -> int:
@@ -104,7 +106,10 @@ def _engine(args):
         import torch
 
         torch.set_num_threads(args.threads)
-    options = {"speech": {"threads": args.threads}} if args.threads is not None else None
+    speech = {"threads": args.threads} if args.threads is not None else {}
+    if args.speech_precision != "auto":  # a Moonshine option; other speech encoders refuse it clearly
+        speech["precision"] = args.speech_precision
+    options = {"speech": speech} if speech else None
     return Engine.from_bundle(args.model if args.model is not None else default_model(), device=args.device,
                               backend=args.backend, precision=args.precision, encoder_options=options)
 

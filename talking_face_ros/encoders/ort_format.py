@@ -15,16 +15,40 @@ outputs one to one; anything it does not know (subgraphs, sparse or external ten
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import tempfile
 from pathlib import Path
+
+
+@contextlib.contextmanager
+def quiet_root_logger():
+    """Keep onnxruntime's tools from setting up and using the root logger.
+
+    Why: importing ``onnxruntime.tools`` calls ``logging.basicConfig``, and its quantiser logs
+    advice through the root logger, which would give the node's process a stderr handler for
+    good. A null handler stands in meanwhile (``basicConfig`` then does nothing) and the root
+    level hides the advice.
+    """
+    root, stand_in = logging.getLogger(), logging.NullHandler()
+    level = root.level
+    root.addHandler(stand_in)
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.removeHandler(stand_in)
+        root.setLevel(level)
 
 
 def ort_to_onnx(src: str | Path, dst: str | Path) -> Path:
     """Write the ONNX equivalent of the ORT-format model ``src`` to ``dst`` (atomically)."""
     import onnx
     from onnx import helper
-    from onnxruntime.tools.ort_format_model.ort_flatbuffers_py.fbs import InferenceSession
+
+    with quiet_root_logger():
+        from onnxruntime.tools.ort_format_model.ort_flatbuffers_py.fbs import InferenceSession
 
     src, dst = Path(src), Path(dst)
     data = src.read_bytes()
