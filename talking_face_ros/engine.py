@@ -579,7 +579,7 @@ class Engine:
         # Low step j lies at u = (j + 0.5) / f - 0.5 high steps and reads high steps floor(u), floor(u) + 1.
         ha, need = max(0, _floor_step(a, f)), _floor_step(b - 1, f) + 2
         hb = min(need, self._high_start + len(self._high))
-        real_high = (self._final_frames and -(-self._final_frames // p.s2)) or hb  # clamp at the last real one
+        real_high = hb if self._final_frames is None else -(-self._final_frames // p.s2)  # clamped at the last real one
         assert ha >= self._high_start, "a high code the low layers read was dropped"  # see _run_codes
         assert self._final_frames is not None or hb == need, "a high code the low layers read is not drawn"
         codes = self._torch.from_numpy(self._high[ha - self._high_start:hb - self._high_start]).to(self._device)

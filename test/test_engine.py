@@ -100,7 +100,8 @@ def test_streamed_equals_offline_equals_one_pass(bundle, speech):
     dict(vq={}, pred=dict(refine_weight=1.0)),  # a correction of each frame: the low step's state is kept
     # ... also read from a speech branch whose reach (71 frames back) is wider than the decoder's
     dict(vq={}, pred=dict(refine_weight=1.0, refine_branch_layers=2, refine_branch_dim=32)),
-], ids=["one-level", "wide-high-reach", "latent-head", "refine", "refine-branch"])
+    dict(vq={}, pred=dict(high_layers=0, low_layers=0)),  # code heads straight on the trunk: no blocks to stage
+], ids=["one-level", "wide-high-reach", "latent-head", "refine", "refine-branch", "no-code-layers"])
 def test_code_plan_streams_one_pass_for_other_predictors(tmp_path, encoders, speech, variant):
     """The engine draws each code once (engine._CodePlan), in windows cut to each stage's own
     reach: for other shapes of predictor too, its frames are those of one pass."""

@@ -16,6 +16,7 @@ CONFIGS = {  # the default model's branch (stride 2, kernel 3, causal attention)
     "branch": dict(stride=2, kernel=3, attn_left=16, attn_right=0, layers=4, frame_blocks=1),
     "stride4": dict(stride=4, kernel=5, attn_left=5, attn_right=2, layers=2, frame_blocks=2),
     "stride1": dict(stride=1, kernel=3, attn_left=3, attn_right=1, layers=3, frame_blocks=0),
+    "no-layers": dict(stride=2, kernel=3, attn_left=4, attn_right=0, layers=0, frame_blocks=1),
 }
 
 

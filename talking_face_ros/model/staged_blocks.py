@@ -45,6 +45,7 @@ class StagedBlocks:
         self.reset()
 
     def reset(self) -> None:
+        self._top_without_blocks = self._keep_without_blocks = 0
         n = len(self.reach)
         self._kept: list[Tensor | None] = [None] * n  # rows [starts[i], counts[i]) of stage i's output
         self._starts, self._counts = [0] * n, [0] * n
@@ -68,7 +69,9 @@ class StagedBlocks:
 
     def needs_input_from(self) -> int:
         """The first input step a later window reads."""
-        return max(0, self._counts[0] - self.reach[0][0]) if self.reach else self._top_without_blocks
+        if not self.reach:  # the output is the input: what a caller still reads
+            return self._keep_without_blocks
+        return max(0, self._counts[0] - self.reach[0][0])
 
     def needs_frames_from(self) -> int:
         """The first frame whose condition a later call computes (earlier ones are kept per step)."""
@@ -102,6 +105,7 @@ class StagedBlocks:
     def drop_before(self, step: int) -> None:
         """Forget output rows before ``step`` and whatever no later window reads."""
         if not self.reach:
+            self._keep_without_blocks = max(self._keep_without_blocks, step)
             return
         needs = [max(0, self._counts[i + 1] - self.reach[i + 1][0]) for i in range(len(self.reach) - 1)] + [step]
         for i, keep_from in enumerate(needs):
@@ -117,7 +121,8 @@ class StagedBlocks:
 
     # ------------------------------------------------------------------ internals
 
-    _top_without_blocks = 0
+    _top_without_blocks = 0  # without blocks: output steps asked for so far
+    _keep_without_blocks = 0  # ... and the first one a caller still reads
 
     @staticmethod
     def _cap(step: int, total: int | None) -> int:
