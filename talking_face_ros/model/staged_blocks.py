@@ -45,6 +45,8 @@ class StagedBlocks:
         self.reset()
 
     def reset(self) -> None:
+        # Without blocks the output is the input: the steps asked for so far, and the first one a
+        # caller still reads.
         self._top_without_blocks = self._keep_without_blocks = 0
         n = len(self.reach)
         self._kept: list[Tensor | None] = [None] * n  # rows [starts[i], counts[i]) of stage i's output
@@ -120,9 +122,6 @@ class StagedBlocks:
             self._cond_start += drop
 
     # ------------------------------------------------------------------ internals
-
-    _top_without_blocks = 0  # without blocks: output steps asked for so far
-    _keep_without_blocks = 0  # ... and the first one a caller still reads
 
     @staticmethod
     def _cap(step: int, total: int | None) -> int:
