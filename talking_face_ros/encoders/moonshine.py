@@ -182,8 +182,10 @@ class MoonshineEncoder(SpeechEncoder):
         self.providers = onnx_providers(device)
         if precision == "auto":  # onnxruntime's integer kernels are CPU kernels
             precision = "int8" if self.providers == ["CPUExecutionProvider"] else "fp32"
-        self.precision = precision if model_path is None else "as given"
         self.model_path = Path(model_path) if model_path is not None else default_model_path(precision=precision)
+        # what runs: int8 may have fallen back to fp32 (a cache that cannot be written)
+        self.precision = "as given" if model_path is not None else \
+            "int8" if self.model_path.name.endswith("-int8.onnx") else "fp32"
         if not self.model_path.is_file():
             raise ValueError(f"Moonshine encoder: model file {self.model_path} not found")
         options = session_options(threads)
