@@ -202,8 +202,8 @@ class ConvBlock(nn.Module):
             # A depthwise kernel of 1 or 3 is a per-channel scale and shift of 1 or 3 shifted
             # copies. Written out, because torch's CPU conv runs a grouped conv as one small conv
             # per channel: a tenth of the default model's streaming time in profiles, and at
-            # kernel 3 about half the time of Conv1d at streaming and at training sizes (measured
-            # on this 2-core CPU); the same numbers up to float rounding.
+            # kernel 3 this takes half (streaming sizes) to two thirds (training batches) of
+            # Conv1d's time on this 2-core CPU; the same numbers up to float rounding.
             d = self.conv.dilation[0]
             w = self.conv.weight[:, 0]
             xp = F.pad(x, (0, 0, self.reach, self.reach)) if self.reach else x
@@ -268,7 +268,7 @@ class LocalAttention(nn.Module):
     def forward_from(self, x: Tensor, mask: Tensor, cond: Tensor | None, first: int) -> Tensor:
         """``forward``'s output for steps [first, T) only, (B, T - first, D).
 
-        For streaming (``staged_regression``), where a short window holds a few new steps and
+        For streaming (``staged_blocks``), where a short window holds a few new steps and
         the keys before them: a dense (T - first) x T band instead of blocks, the same numbers
         up to float rounding.
         """
