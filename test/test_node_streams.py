@@ -196,7 +196,7 @@ def test_a_node_whose_executor_stalls_takes_the_waiting_audio_late_and_loses_non
     try:
         stamps = speak_together(two_nodes, pcm, 8)
     finally:
-        right.node.destroy_timer(timer)
+        timer.cancel()  # not destroyed while the executor spins (see the emotion test below)
     assert stalled.is_set()
     for s, name in ((left, "left"), (right, "right")):
         assert_exact(s, name, pcm[name], 8, stamps[name], counts0[name])
@@ -233,7 +233,9 @@ def test_an_emotion_sent_just_before_speech_covers_it_however_late_the_node_read
                  30.0, "the utterance's frames")
         assert {f.emotion for f in left.speech(9)} == {"furious"}
     finally:
-        left.node.destroy_timer(timer)
+        # Cancelled, not destroyed: destroying a timer or publisher while the executor's thread
+        # builds its wait set raised InvalidHandle in that thread (rclpy). The node's teardown
+        # destroys both.
+        timer.cancel()
         emotion.publish(String(data=""))  # back to the default for the module's other tests
         wait_for(lambda: left.frames[-1].emotion != "furious", 30.0, "the default emotion back")
-        left.node.destroy_publisher(emotion)
