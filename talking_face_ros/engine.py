@@ -591,19 +591,9 @@ class Engine:
         """The model's conditions pooled over steps [a, b) of ``stride`` frames (``frames``: the
         ended utterance's length, whose padded end is left out of the pooling)."""
         from .model.layers import pool_time
+        from .model.staged_blocks import step_conditions
 
-        torch = self._torch
-        fa, fb = stride * a, stride * b
-        real = fb if frames is None else max(fa, min(fb, frames))  # steps past the end pool nothing: zeros
-        mask = torch.zeros((1, fb - fa), dtype=torch.bool, device=self._device)
-        mask[:, :real - fa] = True
-        if real > fa:
-            _, text, identity = self._window_inputs(fa, real)
-            cond = self.model.conditioner(identity, text, batch=1, frames=real - fa, drop=False)
-            cond = torch.cat([cond, cond.new_zeros((1, fb - real, cond.shape[2]))], dim=1) * mask[..., None]
-        else:
-            null = self.model.conditioner.null_text
-            cond = null.new_zeros((1, fb - fa, null.shape[0]))
+        mask, cond = step_conditions(self.model.conditioner, self._window_inputs, a, b, stride=stride, frames=frames)
         return pool_time(cond, mask, stride)[0]
 
     def _decode(self, a: int, b: int) -> np.ndarray:

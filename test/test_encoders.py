@@ -6,7 +6,6 @@ os.environ["HF_HUB_OFFLINE"] = "1"  # these tests must never reach a model hub
 import importlib.util
 import logging
 import wave
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -158,3 +158,22 @@ class StagedBlocks:
         first = a - self._cond_start
         assert first >= 0, "a step condition this window reads was dropped"  # see drop_before
         return self._cond[first:b - self._cond_start]
+
+
+def step_conditions(conditioner: nn.Module, inputs: Callable, a: int, b: int, *, stride: int,
+                    frames: int | None) -> tuple[Tensor, Tensor]:
+    """(frame mask (1, L), per-frame condition (1, L, c)) of steps [a, b): frames [stride*a,
+    stride*b), L their count, as one pass conditions and masks them. ``frames``: the utterance's
+    frames so far (None: all of these are real); frames beyond it are padding, zero and masked.
+    ``inputs(fa, fb, speech=False)`` gives ``(_, text, identity)``, as ``Engine._window_inputs``.
+    ``pool_time(cond, mask, stride)`` makes the per-step conditions of ``StagedBlocks``."""
+    fa, fb = stride * a, stride * b
+    real = fb if frames is None else max(fa, min(fb, frames))
+    mask = torch.zeros((1, fb - fa), dtype=torch.bool, device=conditioner.null_text.device)
+    mask[:, :real - fa] = True
+    if real == fa:  # only padding (an utterance's end rounded up to the model's alignment)
+        return mask, conditioner.null_text.new_zeros((1, fb - fa, conditioner.null_text.shape[0]))
+    _, text, identity = inputs(fa, real, speech=False)
+    cond = conditioner(identity, text, batch=1, frames=real - fa, drop=False)
+    cond = torch.cat([cond, cond.new_zeros((1, fb - real, cond.shape[2]))], dim=1)
+    return mask, cond * mask[..., None]

@@ -28,7 +28,7 @@ from torch import Tensor
 
 from .baselines import RegressionBaseline
 from .layers import pool_time
-from .staged_blocks import StagedBlocks
+from .staged_blocks import StagedBlocks, step_conditions
 
 # inputs(a, b, speech=...) -> (speech (1, b - a, speech_dim) or None, text (1, b - a, text_dim), identity (1,))
 Inputs = Callable[..., tuple]
@@ -132,14 +132,14 @@ class StagedRegression:
     def _step_conds(self, a: int, b: int, frames: int | None) -> Tensor:
         """Pooled conditions of inner steps [a, b) (``frames``: the ended utterance's length)."""
         inputs, n, _ = self._call
-        fine, cond = self._frame_cond(a, b, inputs, n)
+        fine, cond = step_conditions(self.model.conditioner, inputs, a, b, stride=self.s, frames=n)
         return pool_time(cond, fine, self.s)[0]
 
     def _back(self, t0: int, t1: int, inputs: Inputs, frames: int, total: int | None) -> Tensor:
         a = max(0, (t0 - self.R) // self.s)
         last = self._blocks.count
         b = last if total is not None and last == total else min(last, (t1 - 1 + self.R) // self.s + 1)
-        fine, cond = self._frame_cond(a, b, inputs, frames)
+        fine, cond = step_conditions(self.model.conditioner, inputs, a, b, stride=self.s, frames=frames)
         motion = self.model.back(self._blocks.rows(a, b)[None], fine, cond)
         return motion[0, t0 - self.s * a:t1 - self.s * a]
 
@@ -151,15 +151,6 @@ class StagedRegression:
         mask = torch.zeros((1, length), dtype=torch.bool, device=self.model.out.weight.device)
         mask[:, :min(b, frames) - a] = True
         return mask
-
-    def _frame_cond(self, a: int, b: int, inputs: Inputs, frames: int) -> tuple[Tensor, Tensor]:
-        """(fine mask, per-frame condition) of the inner steps [a, b): frames [s*a, s*b)."""
-        fa, fb = self.s * a, min(self.s * b, frames)
-        _, text, identity = inputs(fa, fb, speech=False)
-        cond = self.model.conditioner(identity, text, batch=1, frames=fb - fa, drop=False)
-        fine = self._fine_mask(fa, self.s * b, frames)
-        cond = torch.cat([cond, cond.new_zeros((1, fine.shape[1] - cond.shape[1], cond.shape[2]))], dim=1)
-        return fine, cond * fine[..., None]
 
     def _drop(self) -> None:
         """Drop kept rows that no later window reads."""
