@@ -661,7 +661,7 @@ class _CodePlan:
     @classmethod
     def of(cls, model) -> "_CodePlan | None":
         """The plan of a torch ``CodePredictor``; None for other models (one network call per window)."""
-        if not hasattr(model, "predict_high_codes"):
+        if not hasattr(model, "codes_of_hidden"):
             return None
         from .model.layers import Reach
 

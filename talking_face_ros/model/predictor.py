@@ -430,28 +430,6 @@ class CodePredictor(nn.Module):
             return self.refine_branch.run(speech.to(self.speech_in.weight), identity=identity, text=text)
 
     @torch.no_grad()
-    def predict_high_codes(self, trunk: Tensor, text: Tensor, identity: Tensor, *, temperature: float = 0.0,
-                           top_k: int | None = None, generator: torch.Generator | None = None) -> Tensor:
-        """High codes (B, H) from the trunk of the frames of ``text`` (B, T, text_dim)."""
-        if not self.hierarchical:
-            raise ValueError("a one-level model has no high codes")
-        with _eval_mode(self):
-            return self._draw_high(trunk.to(self.speech_in.weight), *self._conditions(text, identity),
-                                   temperature=temperature, top_k=top_k, generator=generator)
-
-    @torch.no_grad()
-    def predict_low(self, trunk: Tensor, text: Tensor, identity: Tensor, *, high_codes: Tensor | None,
-                    temperature: float = 0.0, top_k: int | None = None,
-                    generator: torch.Generator | None = None) -> tuple[Tensor, Tensor | None]:
-        """(low codes (B, L), the low steps' state (B, L, dim) for ``decode`` or None) from the trunk
-        and the high codes (B, H) of the same frames."""
-        if self.hierarchical and high_codes is None:
-            raise ValueError("a two-level model needs high_codes")
-        with _eval_mode(self):
-            return self._draw_low(trunk.to(self.speech_in.weight), high_codes, *self._conditions(text, identity),
-                                  temperature=temperature, top_k=top_k, generator=generator)
-
-    @torch.no_grad()
     def codes_of_hidden(self, level: str, hidden: Tensor, *, temperature: float = 0.0, top_k: int | None = None,
                         generator: torch.Generator | None = None) -> Tensor:
         """Codes (B, N) of ``level`` ("high" or "low") from the output (B, N, dim) of its layers,

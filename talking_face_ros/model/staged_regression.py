@@ -64,8 +64,11 @@ class StagedRegression:
 
     def ready(self, frames: int) -> int:
         """Frames of motion that can be final with ``frames`` of speech (utterance not ended)."""
-        steps = max(0, max(0, (frames - self.R) // self.s) - self._blocks.right)
-        return max(0, min(frames, self.s * steps - self.R))
+        return max(0, min(frames, self.s * self._ready_steps(frames) - self.R))
+
+    def _ready_steps(self, frames: int) -> int:
+        """Inner steps of the last layer that can be final with ``frames`` of speech."""
+        return max(0, max(0, (frames - self.R) // self.s) - self._blocks.right)
 
     def frames_needed_from(self) -> int:
         """The first frame (speech or text) that a later call can read; earlier ones may be dropped."""
@@ -87,7 +90,7 @@ class StagedRegression:
             finally:
                 self.model.train()
         total = -(-frames // self.s) if final else None  # inner steps of the ended utterance
-        goal = total if final else max(0, max(0, (frames - self.R) // self.s) - self._blocks.right)
+        goal = total if final else self._ready_steps(frames)
         self._call = (inputs, frames, total)
         out = []
         try:
