@@ -6,7 +6,8 @@
 The node runs as its installed executable (.venv/lib/talking_face_ros/talking_face_node, with
 config/talking_face.yaml); this process publishes speech as a microphone would (20 ms
 AudioChunks in real time: espeak-ng sentences as utterances of about 4 s with 1 s pauses) and
-records every frame. The model is --model, else the shipped default model, else random weights
+records every frame. The model is --model, else the node's default (the shipped low-latency model,
+else the default model), else random weights
 of --config's network (default config/train_default.yaml; --small: the tiny test network).
 Random weights cost what trained ones cost.
 
@@ -71,13 +72,16 @@ def utterances(seconds: float) -> list[np.ndarray]:
 def pick_model(args, tmp: Path) -> tuple[Path, str]:
     from talking_face_ros.bundle import make_random_bundle, random_bundle_of_config
 
-    default = REPO / "talking_face_ros" / "assets" / "default_model"
+    from talking_face_ros.paths import LIVE_MODEL_DIR, node_default_model
+
+    default = node_default_model()  # what the node loads with parameter model empty
     if args.model is not None:
         return args.model, f"bundle {args.model}"
     if args.small:
         return make_random_bundle(tmp / "small"), "random weights, tiny test network"
     if (default / "bundle.json").is_file() and args.config is None:
-        return default, "shipped default model"
+        return default, "the node's default: " + ("shipped low-latency model" if default == LIVE_MODEL_DIR
+                                                   else "shipped default model")
     config = args.config or REPO / "config" / "train_default.yaml"
     return random_bundle_of_config(config, tmp / "config"), f"random weights of {config.name}"
 

@@ -11,6 +11,8 @@ have random weights, whose values do not change the cost):
 
 * ``ours-default``: the shipped default model (Moonshine ONNX + MiniLM + VQ-VAE code predictor)
   through ``Engine`` (push audio, pull frames, flush), as the ROS node runs it.
+* ``ours-live``: the shipped low-latency model (causal speech encoder distilled from Moonshine +
+  MiniLM + causal VQ-VAE code predictor), what the ROS node runs by default, through ``Engine``.
 * ``ours-w2v-clip``: random weights of ``config/train_wav2vec2_clip.yaml`` with full-size
   wav2vec2-base (12 x 768) and CLIP ViT-B/32's text tower, through the same ``Engine``.
 * ``lam``: a LAM_Audio2Expression-style streamer: each 1 s chunk re-encodes a 2.13 s window.
@@ -83,14 +85,15 @@ import numpy as np  # noqa: E402
 SAMPLE_RATE = 16000
 SYSTEMS = {
     "ours-default": "shipped default: Moonshine (ONNX) + MiniLM + VQ-VAE code predictor, Engine",
+    "ours-live": "shipped low-latency: causal speech encoder + MiniLM + causal VQ-VAE code predictor, Engine",
     "ours-w2v-clip": "wav2vec2-base + CLIP ViT-B/32 text + VQ-VAE code predictor (random weights), Engine",
     "lam": "LAM_Audio2Expression-style: wav2vec2-base over a 2.13 s window per chunk + conv head",
     "faceformer": "FaceFormer-style: wav2vec2-base + 1-layer 64-d decoder, autoregressive over the prefix",
     "emotalk": "EmoTalk-style: 2 x wav2vec2-large (content, emotion) + 832-d decoder, offline",
 }
-OURS = ("ours-default", "ours-w2v-clip")
+OURS = ("ours-default", "ours-live", "ours-w2v-clip")
 PEERS = ("lam", "faceformer", "emotalk")
-SMALL_CHUNK_SYSTEMS = ("ours-default",)  # streamed in --small-chunk pieces too
+SMALL_CHUNK_SYSTEMS = ("ours-default", "ours-live")  # streamed in --small-chunk pieces too
 TARGETS_CPU = {"rtf": 0.1, "p95_ms": 100.0, "vs_lam": 3.0}  # ours-default, stream, 1 s chunks
 TARGETS_GPU = {"rtf": 0.01, "streams": 8}  # ours-w2v-clip
 PROFILE_SECONDS = 10.0
@@ -229,6 +232,17 @@ def build_system(name: str, *, device: str, threads: int, tiny: bool, workdir: P
             from talking_face_ros.paths import DEFAULT_MODEL_DIR as folder
         speech = {"threads": threads} if device == "cpu" else {"threads": threads, "device": "auto"}
         return Ours(name, load_bundle(folder, device=device, encoder_options={"speech": speech}))
+    if name == "ours-live":
+        from talking_face_ros.paths import LIVE_MODEL_DIR
+
+        folder = LIVE_MODEL_DIR
+        if tiny:
+            from talking_face_ros.bundle import random_bundle_of_config
+
+            folder = workdir / "ours-live-tiny"
+            if not (folder / "bundle.json").is_file():
+                random_bundle_of_config(REPO_DIR / "config" / "train_low_latency.yaml", folder)
+        return Ours(name, load_bundle(folder, device=device, encoder_options={"speech": {"threads": threads}}))
     if name == "ours-w2v-clip":
         folder = workdir / ("ours-w2v-clip-tiny" if tiny else "ours-w2v-clip")
         return Ours(name, load_bundle(w2v_clip_bundle(folder, tiny=tiny), device=device))

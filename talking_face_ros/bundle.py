@@ -247,7 +247,8 @@ def random_bundle_of_config(config, folder, *, encoders: dict | None = None, spe
 
     For benchmarks of configs nobody trained here (random weights cost what trained ones cost).
     ``encoders``: the bundle's encoder config with the matching ``speech_dim`` / ``text_dim``;
-    None takes the config's own, which must then be the offline Moonshine + MiniLM (416 / 384).
+    None takes the config's own, which must then be the offline Moonshine (or the causal encoder
+    distilled from it) + MiniLM (416 / 384).
     """
     from . import train
     from .features import ChunkPlan
@@ -256,7 +257,7 @@ def random_bundle_of_config(config, folder, *, encoders: dict | None = None, spe
     if encoders is None:
         encoders = cfg["encoders"]
         kinds = (encoders.get("speech", {}).get("kind", "moonshine"), encoders.get("text", {}).get("kind", "minilm"))
-        if kinds != ("moonshine", "minilm"):
+        if kinds[0] not in ("moonshine", "causal") or kinds[1] != "minilm":  # the 416 / 384 sizes
             raise ValueError(f"{config}: encoders {kinds}: pass encoders= with their feature sizes")
     dims = dict(num_speakers=speakers, speech_dim=speech_dim, text_dim=text_dim)
     if cfg["model"] == "predictor":

@@ -6,7 +6,7 @@ import importlib
 import sys
 
 # Subcommand modules under talking_face_ros.commands, in the order --help lists them.
-COMMANDS = ("demo", "train", "animate", "say", "render", "export", "onnx-export", "lipsync", "corpus", "evaluate",
+COMMANDS = ("demo", "train", "animate", "say", "render", "export", "onnx-export", "lipsync", "corpus", "distill-speech", "evaluate",
             "emotion-classifier", "reliability")
 
 

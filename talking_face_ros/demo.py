@@ -27,14 +27,14 @@ import numpy as np
 from .arkit import ARKIT_NAMES
 from .child_process import Child
 from .cli import UserError
-from .paths import ASSETS_DIR, DEFAULT_MODEL_DIR, REPO_DIR
+from .paths import ASSETS_DIR, REPO_DIR, node_default_model
 
 PACKAGE = "talking_face_ros"
 SAMPLE_WAV = ASSETS_DIR / "sample.wav"
 SAMPLE_TEXT = ASSETS_DIR / "sample.txt"
 SAMPLE_SENTENCE = "Hi, I'm Bobby! Maybe we can bake a big blueberry pie."  # bilabials: m, b, p
 SAMPLE_VOICE = "us_annie"  # a corpus voice (train split); the sample speaks with its happy prosody
-DEFAULT_MODEL = DEFAULT_MODEL_DIR
+DEFAULT_MODEL = node_default_model()  # what the node runs by default: the low-latency model when shipped
 DEFAULT_EMOTION = "cheerful and friendly"
 NS = 1_000_000_000
 IDLE_BEFORE_S = 0.5  # the face at rest kept before the first speech frame

@@ -123,7 +123,7 @@ class Engine:
                 self._stacks["high"] = StagedBlocks(
                     self.model.high, stride=p.s2, inputs=self._high_inputs,
                     window_steps=max(1, self.window_frames // p.s2),
-                    conds=lambda a, b, frames: self._step_conds(a, b, frames, stride=p.s2))
+                    conds=lambda a, b, frames: self._step_conds(a, b, frames, stride=p.s2, shift=p.causal))
         if self._plan is not None and self._plan.branch is not None:
             from .model.staged_regression import StagedRegression
 
@@ -180,6 +180,11 @@ class Engine:
         plus the model's lookahead; the soxr delay of non-16 kHz input (a few ms) comes on top.
         """
         return self._features.latency_s + self.lookahead_frames / self.fps
+
+    @property
+    def causal_features(self) -> bool:
+        """Whether the speech features stream causally (``features.StreamingFeatures.causal``)."""
+        return self._features.causal
 
     @property
     def lookahead_frames(self) -> int:
@@ -473,9 +478,11 @@ class Engine:
         if p.hierarchical:
             high, f = self._stacks["high"], p.s2 // p.s1
             high.drop_before(self._high_start + len(self._high))
-            trunk_keep = min(trunk_keep, f * high.needs_input_from())
-            frames_from = min(frames_from, high.needs_frames_from())
-            high_keep = min(decode_from // p.s2, max(0, _floor_step(low.needs_input_from(), f)))  # see _low_inputs
+            shift = 1 if p.causal else 0  # a causal high step reads the step before it (_high_inputs)
+            trunk_keep = min(trunk_keep, f * max(0, high.needs_input_from() - shift))
+            frames_from = min(frames_from, max(0, high.needs_frames_from() - shift * p.s2))
+            first_high = low.needs_input_from() // f if p.causal else _floor_step(low.needs_input_from(), f)
+            high_keep = min(decode_from // p.s2, max(0, first_high))  # see _low_inputs
             self._high, self._high_start = _drop_codes(self._high, self._high_start, high_keep)
         self._trunk, self._trunk_start = _drop_codes(self._trunk, self._trunk_start, trunk_keep)
         self._low, self._low_start = _drop_codes(self._low, self._low_start, decode_from // p.s1)
@@ -559,12 +566,17 @@ class Engine:
         return mask
 
     def _high_inputs(self, a: int, b: int):
-        """The high layers' input of high steps [a, b): the trunk pooled over each step's low steps."""
+        """The high layers' input of high steps [a, b): the trunk pooled over each step's low steps
+        (a causal model's: over the step before's, zeros before the first; VQVAEConfig.causal)."""
         from .model.layers import pool_time
 
         p = self._plan
         f = p.s2 // p.s1
-        return pool_time(self._trunk_rows(f * a, f * b)[None], self._real_steps(f * a, f * b, p.s1)[None], f)[0]
+        if not p.causal:
+            return pool_time(self._trunk_rows(f * a, f * b)[None], self._real_steps(f * a, f * b, p.s1)[None], f)[0]
+        lo, hi = max(0, a - 1), b - 1
+        rows = pool_time(self._trunk_rows(f * lo, f * hi)[None], self._real_steps(f * lo, f * hi, p.s1)[None], f)[0]
+        return _cat(rows.new_zeros((1, rows.shape[1])), rows) if a == 0 else rows
 
     def _low_inputs(self, a: int, b: int):
         """The low layers' input of low steps [a, b): the trunk plus the high codes' vectors,
@@ -576,6 +588,13 @@ class Engine:
         from .model.layers import upsample_linear
 
         f = p.s2 // p.s1
+        if p.causal:  # low step j reads the high step it lies in, held (layers.upsample_held)
+            ha, hb = a // f, (b - 1) // f + 1
+            assert ha >= self._high_start and hb <= self._high_start + len(self._high), \
+                "a high code the low layers read is not kept or not drawn"  # see _run_codes
+            codes = self._torch.from_numpy(self._high[ha - self._high_start:hb - self._high_start]).to(self._device)
+            held = self.model.code_in(self.model.vqvae.vq_high.lookup(codes)).repeat_interleave(f, dim=0)
+            return x + held[a - f * ha:b - f * ha] * self._real_steps(a, b, p.s1)[:, None]
         # Low step j lies at u = (j + 0.5) / f - 0.5 high steps and reads high steps floor(u), floor(u) + 1.
         ha, need = max(0, _floor_step(a, f)), _floor_step(b - 1, f) + 2
         hb = min(need, self._high_start + len(self._high))
@@ -587,12 +606,19 @@ class Engine:
         up = upsample_linear(vectors, f, self._torch.tensor([min(real_high, hb) - ha], device=self._device))[0]
         return x + up[a - f * ha:b - f * ha] * self._real_steps(a, b, p.s1)[:, None]
 
-    def _step_conds(self, a: int, b: int, frames: int | None, *, stride: int):
+    def _step_conds(self, a: int, b: int, frames: int | None, *, stride: int, shift: bool = False):
         """The model's conditions pooled over steps [a, b) of ``stride`` frames (``frames``: the
-        ended utterance's length, whose padded end is left out of the pooling)."""
+        ended utterance's length, whose padded end is left out of the pooling); with ``shift``,
+        each step gets the step before's (zeros before the first), as a causal model's high level."""
         from .model.layers import pool_time
         from .model.staged_blocks import step_conditions
 
+        if shift:
+            rows = self._step_conds(max(0, a - 1), b - 1, frames, stride=stride) if b - 1 > max(0, a - 1) else None
+            if a > 0:
+                return rows
+            zero = self.model.conditioner.null_text.new_zeros((1, self.model.conditioner.null_text.shape[0]))
+            return zero if rows is None else _cat(zero, rows)
         mask, cond = step_conditions(self.model.conditioner, self._window_inputs, a, b, stride=stride, frames=frames)
         return pool_time(cond, mask, stride)[0]
 
@@ -652,6 +678,7 @@ class _CodePlan:
     decode: "Reach"  # code anchors and text -> frame
     hidden_size: int = 0  # a refining predictor's state per low step (``CodePredictor.decode``), else 0
     branch: "Reach | None" = None  # speech -> a refine branch's motion of a frame, else None
+    causal: bool = False  # VQVAEConfig.causal: a high step is drawn from the step before, held over its frames
 
     @property
     def low_steps(self) -> np.dtype:
@@ -672,7 +699,8 @@ class _CodePlan:
                    s2=v.high_stride if hierarchical else v.low_stride, high=fields.get("high"),
                    low=fields["low_given_high"].max(on_high), low_on_high=on_high,
                    decode=model.vqvae.decode_receptive_field, hidden_size=model.config.dim if model.refines else 0,
-                   branch=None if model.refine_branch is None else model.refine_branch.receptive_field)
+                   branch=None if model.refine_branch is None else model.refine_branch.receptive_field,
+                   causal=bool(getattr(v, "causal", False)))
 
     def lookahead(self, align: int) -> int:
         """The most frames of speech after the newest frame that ``ready`` makes final (the

@@ -178,6 +178,11 @@ def _code_digest(encoders: dict) -> str:
     h = hashlib.sha256()
     for name in modules:
         h.update(Path(importlib.util.find_spec(name).origin).read_bytes())
+    if encoders["speech"].get("kind") == "causal":  # weights of our own making: retraining changes features
+        from .encoders.causal_speech import SHIPPED
+
+        folder = Path(encoders["speech"].get("model_path") or SHIPPED)
+        h.update((folder / "model.safetensors").read_bytes() if (folder / "model.safetensors").is_file() else b"")
     return h.hexdigest()
 
 

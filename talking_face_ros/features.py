@@ -122,11 +122,22 @@ class StreamingFeatures:
         self.fps = float(fps)
         self.chunk, self.left, self.right = plan.samples(encoder)
         self.frames_per_chunk = self.chunk // encoder.frame_stride
+        # A causal encoder (``encoders/causal_speech.py``) keeps its history in a state: it is fed
+        # each sample once, and a chunk's frames are those the stream completes by its right edge.
+        self._stream = encoder.new_stream() if getattr(encoder, "causal", False) else None
+        if self._stream is not None and self.left:
+            raise ValueError(f"ChunkPlan.left_s must be 0 for the causal {encoder.name} encoder "
+                             f"(its state carries the history), got {plan.left_s}")
         self.reset()
 
     @property
     def feature_dim(self) -> int:
         return self.encoder.feature_dim
+
+    @property
+    def causal(self) -> bool:
+        """Whether the encoder streams through its state (each sample encoded once, a few ms a piece)."""
+        return self._stream is not None
 
     @property
     def latency_s(self) -> float:
@@ -163,6 +174,10 @@ class StreamingFeatures:
         self._feats = np.zeros((0, self.encoder.feature_dim), np.float32)  # from self._feat_start on
         self._feat_start = 0
         self._next_frame = 0
+        if self._stream is not None:
+            self._stream.reset()
+            self._fed = 0  # samples given to the stream
+            self._pending = np.zeros((0, self.encoder.feature_dim), np.float32)  # its frames past the last chunk
 
     def push(self, audio: np.ndarray) -> np.ndarray:
         """Add mono audio at the encoder's rate; returns the newly final ``(n, feature_dim)`` frames."""
@@ -207,21 +222,26 @@ class StreamingFeatures:
         """One encoder pass for chunk ``_next_chunk``; keeps the frames anchored inside the chunk."""
         e = self.encoder
         k = self._next_chunk
-        start = max(0, k * self.chunk - self.left)
+        start = self._fed if self._stream is not None else max(0, k * self.chunk - self.left)
         end = (k + 1) * self.chunk + self.right
         a = start - self._audio_start
         piece = self._audio[a:a + end - start]
         if len(piece) < end - start:  # only at the end of an utterance
             piece = np.concatenate([piece, np.zeros(end - start - len(piece), np.float32)])
-        feats = e.encode(piece)
-        first = (k * self.chunk - start) // e.frame_stride
-        kept = feats[first:first + self.frames_per_chunk]
+        if self._stream is not None:
+            feats = np.concatenate([self._pending, self._stream.push(piece)])
+            kept, self._pending, self._fed = feats[:self.frames_per_chunk], feats[self.frames_per_chunk:], end
+        else:
+            feats = e.encode(piece)
+            first = (k * self.chunk - start) // e.frame_stride
+            kept = feats[first:first + self.frames_per_chunk]
         if len(kept) != self.frames_per_chunk:
             raise RuntimeError(f"{e.name}: a pass of {len(piece)} samples gave {len(feats)} frames, "
                                f"too few for a chunk of {self.frames_per_chunk}")
         self._feats = np.concatenate([self._feats, kept]) if len(self._feats) else kept.copy()
         self._next_chunk += 1
-        keep_from = max(0, self._next_chunk * self.chunk - self.left)  # the next pass starts here
+        keep_from = self._fed if self._stream is not None else \
+            max(0, self._next_chunk * self.chunk - self.left)  # the next pass starts here
         self._audio = self._audio[keep_from - self._audio_start:]
         self._audio_start = keep_from
 

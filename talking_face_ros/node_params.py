@@ -40,9 +40,15 @@ class Spec:
     choices: tuple[str, ...] | None = None
 
 
+# delay_margin -1 (auto): what covers a piece's compute time, transport and a busy CPU's spikes.
+# A chunked encoder (Moonshine) runs one ~50-100 ms pass per 0.96 s chunk, all at once; a causal
+# one (encoders/causal_speech.py) a few ms per 20 ms piece (bench/node_latency.py measures both).
+AUTO_MARGIN_CHUNKED_S = 0.5
+AUTO_MARGIN_CAUSAL_S = 0.06
+
 SPECS: tuple[Spec, ...] = (
     Spec("model", "", "Model bundle folder (bundle.json + model.safetensors); empty: the shipped "
-         "default model talking_face_ros/assets/default_model"),
+         "low-latency model talking_face_ros/assets/low_latency_model (else assets/default_model)"),
     Spec("device", "auto", "Where the networks run: auto (CUDA when available), cpu or cuda", choices=DEVICES),
     Spec("backend", "torch", "How the motion network runs: torch (PyTorch) or onnx (onnxruntime with "
          "TensorRT > CUDA > CPU execution providers; the bundle is exported to ONNX once, cached)",
@@ -56,8 +62,9 @@ SPECS: tuple[Spec, ...] = (
          "a model needing more refuses to start", 0.0, 30.0),
     Spec("delay", 0.0, "Seconds from a frame's audio time to its publication, constant; "
          "0: engine latency + delay_margin", 0.0, 60.0),
-    Spec("delay_margin", 0.5, "Seconds added to the engine latency when delay is 0 (chunk length, "
-         "transport, compute time)", 0.0, 10.0),
+    Spec("delay_margin", -1.0, "Seconds added to the engine latency when delay is 0 (chunk length, "
+         "transport, compute time); -1: auto, 0.5 for a model whose speech encoder runs in chunks "
+         "(Moonshine, wav2vec2), 0.06 for a causal one (the low-latency model)", -1.0, 10.0),
     Spec("default_emotion", "", "Emotion text used at start and for an empty emotion message; "
          "empty: the model's default emotion"),
     Spec("identity", "default", "Speaker identity: one of the model's identities (e.g. a corpus "
@@ -98,7 +105,7 @@ class NodeParams:
     fps: float = 30.0
     lookahead: float = 3.0
     delay: float = 0.0
-    delay_margin: float = 0.5
+    delay_margin: float = -1.0
     default_emotion: str = ""
     identity: str = "default"
     emotion_blend_s: float = 0.5
@@ -119,14 +126,17 @@ class NodeParams:
         for f in fields(self):
             check(f.name, getattr(self, f.name))
 
-    def delay_for(self, engine_latency_s: float) -> float:
-        """The publication delay in seconds for an engine of this latency; ParameterError if too short."""
+    def delay_for(self, engine_latency_s: float, *, causal: bool = False) -> float:
+        """The publication delay in seconds for an engine of this latency (``causal``: its speech
+        features stream causally, so a piece costs little); ParameterError if too short."""
         if engine_latency_s > self.lookahead + 1e-9:
             raise ParameterError(
                 f"the model needs {engine_latency_s:.3f} s of audio lookahead, more than parameter "
                 f"lookahead = {self.lookahead:g} s: raise lookahead or use a model with less lookahead")
         if self.delay == 0.0:
-            return engine_latency_s + self.delay_margin
+            margin = self.delay_margin if self.delay_margin >= 0 else \
+                AUTO_MARGIN_CAUSAL_S if causal else AUTO_MARGIN_CHUNKED_S
+            return engine_latency_s + margin
         if self.delay < engine_latency_s:
             raise ParameterError(
                 f"parameter delay = {self.delay:g} s is shorter than the engine latency "
@@ -152,6 +162,8 @@ def check(name: str, value):
             raise ParameterError(f"parameter {name} = {value!r}: expected an integer")
     elif not isinstance(value, str):
         raise ParameterError(f"parameter {name} = {value!r}: expected a string")
+    if name == "delay_margin" and -1.0 < value < 0.0:
+        raise ParameterError(f"parameter delay_margin = {value!r}: expected -1 (auto) or a number of seconds >= 0")
     if spec.low is not None and not (spec.low <= value <= spec.high):
         raise ParameterError(f"parameter {name} = {value!r} is outside [{spec.low:g}, {spec.high:g}]: "
                              f"{spec.description}")

@@ -8,6 +8,14 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent  # meaningful in a source checkout only
 ASSETS_DIR = PACKAGE_DIR / "assets"  # small files shipped with the package (checkpoints, ...)
 DEFAULT_MODEL_DIR = ASSETS_DIR / "default_model"  # the shipped model bundle (Moonshine + MiniLM)
+# The shipped low-latency bundle (causal speech encoder, causal model): what the node runs by default.
+LIVE_MODEL_DIR = ASSETS_DIR / "low_latency_model"
+
+
+def node_default_model() -> Path:
+    """The bundle ``talking_face_node`` loads when parameter ``model`` is empty: the low-latency
+    model when it is installed, else the default model."""
+    return LIVE_MODEL_DIR if (LIVE_MODEL_DIR / "bundle.json").is_file() else DEFAULT_MODEL_DIR
 
 
 def ict_rig_path() -> Path | None:

@@ -101,7 +101,13 @@ def test_streamed_equals_offline_equals_one_pass(bundle, speech):
     # ... also read from a speech branch whose reach (71 frames back) is wider than the decoder's
     dict(vq={}, pred=dict(refine_weight=1.0, refine_branch_layers=2, refine_branch_dim=32)),
     dict(vq={}, pred=dict(high_layers=0, low_layers=0)),  # code heads straight on the trunk: no blocks to stage
-], ids=["one-level", "wide-high-reach", "latent-head", "refine", "refine-branch", "no-code-layers"])
+    # causal (VQVAEConfig.causal): conv blocks read the past only, a high step is drawn from the step before
+    dict(vq=dict(causal=True), pred=dict(refine_weight=1.0)),
+    # ... as config/train_low_latency.yaml shapes it: no temporal convs in the predictor, a causal branch
+    dict(vq=dict(causal=True, high_decoder_blocks=0),
+         pred=dict(kernel=1, high_kernel=1, refine_weight=1.0, refine_branch_layers=2, refine_branch_dim=32)),
+], ids=["one-level", "wide-high-reach", "latent-head", "refine", "refine-branch", "no-code-layers", "causal",
+        "causal-low-latency"])
 def test_code_plan_streams_one_pass_for_other_predictors(tmp_path, encoders, speech, variant):
     """The engine draws each code once (engine._CodePlan), in windows cut to each stage's own
     reach: for other shapes of predictor too, its frames are those of one pass."""

@@ -362,4 +362,8 @@ def test_parameter_errors_name_the_parameter_and_the_allowed_values():
         NodeParams(delay=0.2).delay_for(0.5)
     with pytest.raises(ParameterError, match="more than parameter lookahead"):
         NodeParams(lookahead=1.0).delay_for(2.9)
-    assert math.isclose(NodeParams().delay_for(2.5), 3.0)
+    assert math.isclose(NodeParams().delay_for(2.5), 3.0)  # auto margin: 0.5 s for a chunked encoder
+    assert math.isclose(NodeParams().delay_for(0.076, causal=True), 0.136)  # ... 0.06 s for a causal one
+    assert math.isclose(NodeParams(delay_margin=0.0).delay_for(0.076, causal=True), 0.076)
+    with pytest.raises(ParameterError, match=r"-1 \(auto\) or a number of seconds >= 0"):
+        NodeParams(delay_margin=-0.5)

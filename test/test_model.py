@@ -322,6 +322,55 @@ def test_windowed_processing_equals_one_pass(options):
         assert not torch.allclose(cut, whole, atol=1e-3)
 
 
+def causal_models():
+    """A causal VQ-VAE and predictor shaped as config/train_low_latency.yaml (small)."""
+    vq = trained_like(small_vq(causal=True, low_stride=1, high_stride=4, kernel=3, high_kernel=3,
+                               high_decoder_blocks=0))
+    pred = trained_like(small_predictor(vq, kernel=1, high_kernel=1, high_attn_right=0, low_attn_right=0,
+                                        refine_weight=1.0, refine_branch_layers=2, refine_branch_dim=32))
+    return vq, pred
+
+
+@torch.no_grad()
+def test_causal_models_never_read_later_frames():
+    """VQVAEConfig.causal: an input frame changes no output frame before it, so a frame can be
+    shown once its own speech is in (lookahead 0); a high code comes from the step before."""
+    vq, pred = causal_models()
+    assert vq.decode_receptive_field.right == 0 and pred.lookahead == pred.receptive_field.right == 0
+    assert pred.refine_branch.receptive_field.right == 0
+    assert pred.code_receptive_fields["high"].right == -1  # high code u reads speech before frame 4u
+    T, p = 160, 81
+    speech = torch.randn(1, T, SPEECH_DIM, generator=gen(40))
+    motion = torch.rand(1, T, 52, generator=gen(41))
+    text = torch.randn(1, T, TEXT_DIM, generator=gen(42))
+    s2, m2, t2 = speech.clone(), motion.clone(), text.clone()
+    s2[0, p] += 5.0
+    m2[0, p] += 0.5
+    t2[0, p] += 3.0
+    identity = torch.tensor([1])
+    for name, ref, out in (
+            ("speech", pred.predict(speech, text, identity), pred.predict(s2, text, identity)),
+            ("text", pred.predict(speech, text, identity), pred.predict(speech, t2, identity)),
+            ("motion", vq.reconstruct(motion, text=text), vq.reconstruct(m2, text=text))):
+        changed = changed_frames(out, ref)
+        assert len(changed) > 0 and changed.min() >= p, (name, changed[:5])
+    # The high codes: the one at anchor 4u reads speech up to frame 4u - 1, no further.
+    ref, out = pred.logits(speech, text), pred.logits(s2, text)
+    anchors = changed_frames(out["high"], ref["high"]) * 4
+    assert len(anchors) > 0 and anchors.min() == 84  # the step after the one frame 81 lies in
+
+
+def test_causal_windows_equal_one_pass():
+    vq, pred = causal_models()
+    T = 203
+    speech = torch.randn(1, T, SPEECH_DIM, generator=gen(43))
+    text = torch.randn(1, TEXT_DIM, generator=gen(44))
+    fn = lambda speech: pred.predict(speech, text, torch.tensor([2]))  # noqa: E731
+    whole = fn(speech)
+    windowed = apply_in_windows(fn, {"speech": speech}, reach=pred.receptive_field, align=pred.align, window=40)
+    assert torch.allclose(windowed, whole, atol=1e-5)
+
+
 # ---------------------------------------------------------------------------------------------
 # Conditions and the internal condition
 

@@ -105,6 +105,27 @@ def test_other_predictors_export_with_the_same_codes(tmp_path, options):
                       - model.predict(speech, text, identity).numpy()).max() < BOUND
 
 
+def test_the_causal_low_latency_network_exports_with_the_same_codes(tmp_path):
+    """config/train_low_latency.yaml's network (VQVAEConfig.causal: shifted, held high codes)."""
+    from talking_face_ros.bundle import random_bundle_of_config
+
+    from talking_face_ros.paths import REPO_DIR
+
+    folder = random_bundle_of_config(REPO_DIR / "config" / "train_low_latency.yaml", tmp_path / "bundle")
+    model = load_bundle(folder, device="cpu").model
+    assert model.causal and model.lookahead == 0
+    out = tmp_path / "onnx"
+    manifest = export_bundle(folder, out, encoders=False, threads=1)
+    runner = OnnxMotionGraphs(out, manifest["graphs"], providers=[CPU], threads=1)
+    for k, frames in enumerate([5, 64]):
+        speech, text, identity = random_inputs(model, frames, seed=30 + k)
+        codes = model.predict_codes(speech, text, identity)
+        mine = runner.codes(speech.numpy(), text.numpy(), identity.numpy())
+        assert np.array_equal(mine["low"], codes["low"].numpy()) and np.array_equal(mine["high"], codes["high"].numpy())
+        assert np.abs(runner.weights(speech.numpy(), text.numpy(), identity.numpy())
+                      - model.predict(speech, text, identity).numpy()).max() < BOUND
+
+
 def test_engine_with_the_onnx_backend_streams_the_torch_frames(folder, exported):
     torch_engine = Engine.from_bundle(folder, device="cpu")
     onnx_engine = Engine.from_bundle(folder, device="cpu", backend="onnx", onnx_dir=exported)

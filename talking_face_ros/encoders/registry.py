@@ -18,6 +18,7 @@ from .base import SpeechEncoder, TextEncoder
 SPEECH_KINDS = {
     "moonshine": ("talking_face_ros.encoders.moonshine", "MoonshineEncoder"),
     "wav2vec2": ("talking_face_ros.encoders.wav2vec2", "Wav2Vec2Encoder"),
+    "causal": ("talking_face_ros.encoders.causal_speech", "CausalSpeechEncoder"),
 }
 TEXT_KINDS = {
     "minilm": ("talking_face_ros.encoders.minilm", "MiniLMTextEncoder"),
@@ -53,7 +54,7 @@ def _build(part: str, config: dict | None, kinds: dict):
 
 
 def build_speech_encoder(config: dict | None = None) -> SpeechEncoder:
-    """A speech encoder from ``{"kind": "moonshine" | "wav2vec2", **options}`` (None: Moonshine)."""
+    """A speech encoder from ``{"kind": "moonshine" | "wav2vec2" | "causal", **options}`` (None: Moonshine)."""
     return _build("speech", config, SPEECH_KINDS)
 
 

@@ -63,8 +63,14 @@ class VQVAEConfig:
     text_align_weight: float = 0.1  # weight of the high codes -> text embedding cosine loss
     gap_weight: float = 0.0  # weight of the L1 loss on the lip gap in cm (layers.lip_gap_loss; 52-d only)
     closed_weight: float = 4.0  # extra weight of that loss on frames whose target lips are closed
+    # Low latency: every conv block reads only earlier steps, and the high code of a step is made
+    # from the step before it and held over its frames (no interpolation towards the next one).
+    # The code predictor follows; a frame then waits only for the speech of its own low step.
+    causal: bool = False
 
     def __post_init__(self):
+        if not isinstance(self.causal, bool):
+            raise ValueError(f"VQVAEConfig.causal must be true or false, got {self.causal!r}")
         _check_positive(self, "motion_dim", "low_stride", "high_stride", "frame_dim", "dim",
                         "code_dim", "low_codebook_size", "high_codebook_size", "kernel",
                         "high_kernel", "mlp_ratio", "identity_dim", "text_dim", "cond_dim")

@@ -66,6 +66,19 @@ class Reach:
         return Reach(coarse - fine, 0)
 
     @staticmethod
+    def shift(coarse: int) -> "Reach":
+        """Reading the step before (``shift_steps``): ``coarse`` frames back, none ahead (a negative right)."""
+        return Reach(coarse, -coarse)
+
+    @staticmethod
+    def conv(kernel: int, stride: int, *, causal: bool = False, dilation: int = 1) -> "Reach":
+        """A ``ConvBlock``: half the kernel on each side, or (causal) all of it on the left."""
+        if causal:
+            return Reach.steps((kernel - 1) * dilation, 0, stride)
+        r = (kernel - 1) // 2 * dilation
+        return Reach.steps(r, r, stride)
+
+    @staticmethod
     def interp(fine: int, coarse: int) -> "Reach":
         """Linear interpolation ``coarse`` -> ``fine``: the two coarse steps whose centres are nearest.
 
@@ -122,6 +135,20 @@ def upsample_linear(x: Tensor, factor: int, lengths: Tensor) -> Tensor:
     x0 = x.gather(1, i0[..., None].expand(B, -1, C))
     x1 = x.gather(1, i1[..., None].expand(B, -1, C))
     return x0 + w * (x1 - x0)
+
+
+def shift_steps(x: Tensor) -> Tensor:
+    """(B, T, C) -> (B, T, C): step t gets step t - 1's vector, step 0 zeros.
+
+    Causal models (``VQVAEConfig.causal``) make a high code from the step before the one it is
+    held over, so that the code exists by the time its first frame is shown.
+    """
+    return torch.cat([x.new_zeros(x.shape[0], 1, x.shape[2]), x[:, :-1]], dim=1)
+
+
+def upsample_held(x: Tensor, factor: int) -> Tensor:
+    """(B, T, C) -> (B, T * factor, C), each step's vector held over its ``factor`` fine steps (causal)."""
+    return x.repeat_interleave(factor, dim=1)
 
 
 class Downsample(nn.Module):
@@ -181,16 +208,18 @@ class AdaNorm(nn.Module):
 class ConvBlock(nn.Module):
     """Residual ConvNeXt-style block: depthwise temporal conv, AdaNorm, pointwise MLP.
 
-    Reach: ``(kernel - 1) / 2 * dilation`` steps on each side.
+    Reach: ``(kernel - 1) / 2 * dilation`` steps on each side, or with ``causal`` all
+    ``(kernel - 1) * dilation`` on the left (``left``, ``right``).
     """
 
     def __init__(self, dim: int, *, kernel: int = 5, dilation: int = 1, mlp_ratio: int = 2,
-                 cond_dim: int = 0, dropout: float = 0.0):
+                 cond_dim: int = 0, dropout: float = 0.0, causal: bool = False):
         super().__init__()
         if kernel % 2 != 1:
             raise ValueError(f"kernel must be odd, got {kernel}")
-        self.reach = (kernel - 1) // 2 * dilation  # steps on each side
-        self.conv = nn.Conv1d(dim, dim, kernel, padding=self.reach, dilation=dilation, groups=dim)
+        reach = Reach.conv(kernel, 1, causal=causal, dilation=dilation)
+        self.left, self.right = reach.left, reach.right  # steps read before / after a step
+        self.conv = nn.Conv1d(dim, dim, kernel, dilation=dilation, groups=dim)
         self.norm = AdaNorm(dim, cond_dim)
         self.mlp = nn.Sequential(
             nn.Linear(dim, mlp_ratio * dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(mlp_ratio * dim, dim),
@@ -206,13 +235,13 @@ class ConvBlock(nn.Module):
             # Conv1d's time on this 2-core CPU; the same numbers up to float rounding.
             d = self.conv.dilation[0]
             w = self.conv.weight[:, 0]
-            xp = F.pad(x, (0, 0, self.reach, self.reach)) if self.reach else x
+            xp = F.pad(x, (0, 0, self.left, self.right)) if self.left or self.right else x
             T = x.shape[1]
             y = torch.addcmul(self.conv.bias, xp[:, :T], w[:, 0])
             for k in range(1, kernel):
                 y = torch.addcmul(y, xp[:, k * d:k * d + T], w[:, k])
         else:
-            y = self.conv(x.transpose(1, 2)).transpose(1, 2)
+            y = self.conv(F.pad(x.transpose(1, 2), (self.left, self.right))).transpose(1, 2)
         return (x + self.mlp(self.norm(y, cond))) * mask[..., None]
 
 

@@ -50,7 +50,7 @@ from .config import VQVAEConfig
 from .layers import (
     Conditioner, ConvBlock, Downsample, Reach, Upsample, ceil_to, channel_weights, check_mask,
     check_series, check_text, downsample_mask, lip_gap_loss, masked_mean, motion_losses, pad_time, pool_time,
-    upsample_linear,
+    shift_steps, upsample_held, upsample_linear,
 )
 from .quantizer import VectorQuantizerEMA
 
@@ -70,13 +70,17 @@ class HierarchicalMotionVQVAE(nn.Module):
 
         def blocks(n, dim, kernel, cond_dim=0):
             return nn.ModuleList(ConvBlock(dim, kernel=kernel, mlp_ratio=c.mlp_ratio, cond_dim=cond_dim,
-                                           dropout=c.dropout) for _ in range(n))
+                                           dropout=c.dropout, causal=c.causal) for _ in range(n))
 
         def quantizer(codebook_size):
             return VectorQuantizerEMA(codebook_size=codebook_size, dim=c.code_dim, decay=c.codebook_decay,
                                       dead_code_threshold=c.dead_code_threshold, commitment=c.commitment)
 
-        r, rh = (c.kernel - 1) // 2, (c.high_kernel - 1) // 2  # steps each conv block sees per side
+        def conv(kernel, stride):  # the reach of one conv block
+            return Reach.conv(kernel, stride, causal=c.causal)
+
+        # a causal model holds the high level's vectors over their frames (below); else it interpolates
+        spread = Reach.up if c.causal else Reach.interp
 
         # Encoder. Reaches below: frames of motion that a code anchored at frame t may depend on.
         self.enc_in = nn.Linear(c.motion_dim, c.frame_dim)
@@ -84,13 +88,14 @@ class HierarchicalMotionVQVAE(nn.Module):
         self.enc_down = Downsample(c.frame_dim, c.dim, s1)
         self.enc_low = blocks(c.low_blocks, c.dim, c.kernel)
         self.enc_low_out = nn.Linear(c.dim, c.code_dim)
-        enc_low = Reach.steps(r, r, 1) * c.frame_blocks + Reach.down(1, s1) \
-            + Reach.steps(r, r, s1) * c.low_blocks
+        enc_low = conv(c.kernel, 1) * c.frame_blocks + Reach.down(1, s1) + conv(c.kernel, s1) * c.low_blocks
         self.vq_low = quantizer(c.low_codebook_size)
         if self.hierarchical:
             self.enc_high = blocks(c.high_blocks, c.dim, c.high_kernel)
             self.enc_high_out = nn.Linear(c.dim, c.code_dim)
-            enc_high = enc_low + Reach.down(s1, s2) + Reach.steps(rh, rh, s2) * c.high_blocks
+            enc_high = enc_low + Reach.down(s1, s2) + conv(c.high_kernel, s2) * c.high_blocks
+            if c.causal:  # a high code is made from the step before the one it is held over
+                enc_high = enc_high + Reach.shift(s2)
             self.vq_high = quantizer(c.high_codebook_size)
 
         # Decoder. Reaches below: code anchors (and text frames) an output frame t may depend on.
@@ -99,17 +104,18 @@ class HierarchicalMotionVQVAE(nn.Module):
             self.dec_high_in = nn.Linear(c.code_dim, c.dim)
             self.dec_high = blocks(c.high_decoder_blocks, c.dim, c.high_kernel, c.cond_dim)
             self.coarse_head = nn.Linear(c.dim, c.motion_dim)
-            high_ctx = Reach.down(1, s2) + Reach.steps(rh, rh, s2) * c.high_decoder_blocks
+            # the high context: the code alone, or with decoder blocks also the text pooled over the step
+            high_ctx = (Reach.down(1, s2) if c.high_decoder_blocks else Reach()) \
+                + conv(c.high_kernel, s2) * c.high_decoder_blocks
             self.dec_context = nn.Linear(c.dim, c.dim) if c.internal_condition else None
             if c.internal_condition:
-                low_cond = low_cond.max(high_ctx + Reach.interp(s1, s2))
+                low_cond = low_cond.max(high_ctx + spread(s1, s2))
         self.dec_low_in = nn.Linear(c.code_dim, c.dim)
         self.dec_low = blocks(c.low_blocks, c.dim, c.kernel, c.cond_dim)
         self.dec_up = Upsample(c.dim, c.frame_dim, s1)
         self.dec_frame = blocks(c.frame_blocks, c.frame_dim, c.kernel, c.cond_dim)
         self.dec_out = nn.Linear(c.frame_dim, c.motion_dim)
-        fine = low_cond + Reach.steps(r, r, s1) * c.low_blocks + Reach.up(1, s1) \
-            + Reach.steps(r, r, 1) * c.frame_blocks
+        fine = low_cond + conv(c.kernel, s1) * c.low_blocks + Reach.up(1, s1) + conv(c.kernel, 1) * c.frame_blocks
 
         # Expression heads on the quantised high vectors (guidance 3 of the module doc).
         self.emotion_head = (nn.Linear(c.code_dim, c.num_emotions)
@@ -118,7 +124,7 @@ class HierarchicalMotionVQVAE(nn.Module):
         self.register_buffer("channel_weight", channel_weights(c.motion_dim, c.lip_weight), persistent=False)
 
         if self.hierarchical:
-            coarse = high_ctx + Reach.interp(1, s2)
+            coarse = high_ctx + spread(1, s2)
             self._decode_reach = fine.max(coarse)
             self._reach = (enc_low + fine).max(enc_high + self._decode_reach)
         else:
@@ -292,6 +298,8 @@ class HierarchicalMotionVQVAE(nn.Module):
         g = pool_time(h, lm, self.config.high_stride // self.config.low_stride)
         for block in self.enc_high:
             g = block(g, hm)
+        if self.config.causal:  # see VQVAEConfig.causal
+            g = shift_steps(g)
         return z_low, self.enc_high_out(g)
 
     def _decode(self, low: Tensor, high: Tensor | None, masks, conds) -> dict[str, Tensor]:
@@ -307,9 +315,13 @@ class HierarchicalMotionVQVAE(nn.Module):
             coarse = self.coarse_head(ctx)
             high_len = hm.sum(dim=1)
             parts["coarse"] = coarse
-            parts["coarse_frames"] = upsample_linear(coarse, c.high_stride, high_len) * fm[..., None]
+            if c.causal:
+                parts["coarse_frames"] = upsample_held(coarse, c.high_stride) * fm[..., None]
+            else:
+                parts["coarse_frames"] = upsample_linear(coarse, c.high_stride, high_len) * fm[..., None]
             if self.dec_context is not None:  # the internal condition
-                up = upsample_linear(ctx, c.high_stride // c.low_stride, high_len)
+                up = upsample_held(ctx, c.high_stride // c.low_stride) if c.causal else \
+                    upsample_linear(ctx, c.high_stride // c.low_stride, high_len)
                 h = h + self.dec_context(up) * lm[..., None]
         for block in self.dec_low:
             h = block(h, lm, conds["low"])

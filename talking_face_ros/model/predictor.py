@@ -67,7 +67,8 @@ from torch import Tensor, nn
 from .config import PredictorConfig
 from .layers import (
     Conditioner, ConvBlock, Downsample, LocalAttention, Reach, as_batch, ceil_to, check_mask,
-    check_series, lip_gap_loss, masked_mean, motion_losses, pad_time, pool_time, sample_codes, upsample_linear,
+    check_series, lip_gap_loss, masked_mean, motion_losses, pad_time, pool_time, sample_codes, shift_steps,
+    upsample_held, upsample_linear,
 )
 from .motion_vqvae import HierarchicalMotionVQVAE
 
@@ -87,14 +88,20 @@ class CodePredictor(nn.Module):
         self.vqvae = vqvae.requires_grad_(False).eval()
         self.hierarchical = vqvae.hierarchical
         s1, s2 = v.low_stride, v.high_stride
-        r, rh = (c.kernel - 1) // 2, (c.high_kernel - 1) // 2
+        self.causal = v.causal  # the VQ-VAE's choice (VQVAEConfig.causal) holds for the predictor too
+
+        def reach(kernel, stride):  # of one conv block
+            return Reach.conv(kernel, stride, causal=v.causal)
+
+        spread = Reach.up if v.causal else Reach.interp  # how the high codes' vectors reach the low steps
         self.conditioner = Conditioner(
             num_speakers=c.num_speakers, identity_dim=c.identity_dim, text_dim=c.text_dim,
             cond_dim=c.cond_dim, identity_dropout=c.identity_dropout, text_dropout=c.text_dropout,
         )
 
         def conv(dim, kernel, cond_dim=0):
-            return ConvBlock(dim, kernel=kernel, mlp_ratio=c.mlp_ratio, cond_dim=cond_dim, dropout=c.dropout)
+            return ConvBlock(dim, kernel=kernel, mlp_ratio=c.mlp_ratio, cond_dim=cond_dim, dropout=c.dropout,
+                             causal=v.causal)
 
         def attn(left, right):
             return LocalAttention(c.dim, heads=c.heads, left=left, right=right, cond_dim=c.cond_dim,
@@ -106,8 +113,7 @@ class CodePredictor(nn.Module):
         self.frame_blocks = nn.ModuleList(conv(c.frame_dim, c.kernel) for _ in range(c.frame_blocks))
         self.down = Downsample(c.frame_dim, c.dim, s1)
         self.trunk = nn.ModuleList(conv(c.dim, c.kernel, c.cond_dim) for _ in range(c.trunk_blocks))
-        trunk = Reach.steps(r, r, 1) * c.frame_blocks + Reach.down(1, s1) \
-            + Reach.steps(r, r, s1) * c.trunk_blocks
+        trunk = reach(c.kernel, 1) * c.frame_blocks + Reach.down(1, s1) + reach(c.kernel, s1) * c.trunk_blocks
         low_in = trunk
         self._code_reach = {}
         if self.hierarchical:
@@ -118,9 +124,11 @@ class CodePredictor(nn.Module):
             self.high_head = nn.Sequential(nn.LayerNorm(c.dim), nn.Linear(c.dim, self._head_size(v.high_codebook_size)))
             self.high_scale = self._new_scale()
             self.code_in = nn.Linear(v.code_dim, c.dim)
-            high_layer = Reach.steps(rh, rh, s2) + Reach.steps(c.high_attn_left, c.high_attn_right, s2)
+            high_layer = reach(c.high_kernel, s2) + Reach.steps(c.high_attn_left, c.high_attn_right, s2)
             high = trunk + Reach.down(s1, s2) + high_layer * c.high_layers
-            low_in = trunk.max(high + Reach.interp(s1, s2))
+            if v.causal:  # from the step before (its trunk and conditions), as the VQ-VAE makes it
+                high = trunk + Reach.down(s1, s2) + Reach.shift(s2) + high_layer * c.high_layers
+            low_in = trunk.max(high + spread(s1, s2))
             self._code_reach["high"] = high
         self.low = nn.ModuleList(
             nn.ModuleList([conv(c.dim, c.kernel, c.cond_dim), attn(c.low_attn_left, c.low_attn_right)])
@@ -146,12 +154,12 @@ class CodePredictor(nn.Module):
                                              nn.Linear(c.dim, v.motion_dim))
             nn.init.zeros_(self.refine_gate[2].weight)  # starts half-way
             nn.init.zeros_(self.refine_gate[2].bias)
-        low_layer = Reach.steps(r, r, s1) + Reach.steps(c.low_attn_left, c.low_attn_right, s1)
+        low_layer = reach(c.kernel, s1) + Reach.steps(c.low_attn_left, c.low_attn_right, s1)
         low = low_in + low_layer * c.low_layers
         self._code_reach["trunk"] = trunk
         self._code_reach["low_given_high"] = trunk + low_layer * c.low_layers
         if self.hierarchical:  # high-code anchors a low code reads, given the high codes
-            self._code_reach["low_on_high"] = Reach.interp(s1, s2) + low_layer * c.low_layers
+            self._code_reach["low_on_high"] = spread(s1, s2) + low_layer * c.low_layers
         self._code_reach["low"] = low
         # Every code the decoder reads depends on speech within `low` of its anchor (the high
         # codes' reach is contained in it), so predict() reaches `low` + the decoder's reach.
@@ -510,6 +518,8 @@ class CodePredictor(nn.Module):
         conds = {"low": pool_time(cond, masks["frame"], v.low_stride)}
         if self.hierarchical:
             conds["high"] = pool_time(cond, masks["frame"], v.high_stride)
+            if v.causal:  # a high code is drawn from the step before the one it is held over
+                conds["high"] = shift_steps(conds["high"])
         return masks, conds
 
     def _trunk(self, speech: Tensor, masks, conds) -> Tensor:
@@ -526,6 +536,8 @@ class CodePredictor(nn.Module):
         v = self.vqvae.config
         hm = masks["high"]
         h = pool_time(trunk, masks["low"], v.high_stride // v.low_stride)
+        if v.causal:
+            h = shift_steps(h)
         for conv, attn in self.high:
             h = attn(conv(h, hm, conds["high"]), hm, conds["high"])
         return self._scores(self.high_head(h), self.vqvae.vq_high, self.high_scale)
@@ -542,7 +554,8 @@ class CodePredictor(nn.Module):
         h = trunk
         if high_vec is not None:
             factor = v.high_stride // v.low_stride
-            up = upsample_linear(self.code_in(high_vec), factor, masks["high"].sum(dim=1))
+            up = upsample_held(self.code_in(high_vec), factor) if v.causal else \
+                upsample_linear(self.code_in(high_vec), factor, masks["high"].sum(dim=1))
             h = h + up * lm[..., None]
         for conv, attn in self.low:
             h = attn(conv(h, lm, conds["low"]), lm, conds["low"])
@@ -578,8 +591,9 @@ def _speech_branch(c: PredictorConfig, v) -> nn.Module:
 
     return RegressionBaseline(RegressionConfig(
         speech_dim=c.speech_dim, motion_dim=v.motion_dim, output_activation=v.output_activation,
-        stride=v.low_stride, frame_dim=c.frame_dim, dim=c.refine_branch_dim, heads=c.heads, kernel=3,
-        layers=c.refine_branch_layers, attn_left=16, attn_right=0, mlp_ratio=c.mlp_ratio, dropout=c.dropout,
+        stride=v.low_stride, frame_dim=c.frame_dim, dim=c.refine_branch_dim, heads=c.heads,
+        kernel=1 if v.causal else 3,  # causal: time is mixed by the (causal) attention alone
+        layers=c.refine_branch_layers, attn_left=32 // v.low_stride, attn_right=0,  # ~1.1 s of past mlp_ratio=c.mlp_ratio, dropout=c.dropout,
         num_speakers=c.num_speakers, identity_dim=c.identity_dim, text_dim=c.text_dim, cond_dim=c.cond_dim,
         identity_dropout=c.identity_dropout, text_dropout=c.text_dropout, lip_weight=v.lip_weight,
         velocity_weight=v.velocity_weight, gap_weight=c.gap_weight, closed_weight=c.closed_weight))

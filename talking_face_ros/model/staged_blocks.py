@@ -39,7 +39,7 @@ class StagedBlocks:
         self.inputs, self.conds = inputs, conds
         self.reach = []  # (left, right) in steps of each stage: conv, attention, per layer
         for conv, attn in self.blocks:
-            self.reach += [(conv.reach, conv.reach), (attn.left, attn.right)]
+            self.reach += [(conv.left, conv.right), (attn.left, attn.right)]
         self.right = sum(r for _, r in self.reach)  # steps of input after the newest output step
         self.window_steps = max(1, int(window_steps))
         self.reset()

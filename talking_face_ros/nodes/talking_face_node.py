@@ -108,10 +108,9 @@ from talking_face_ros.idle_face import EmotionLabels, IdleFace
 from talking_face_ros.msg import AudioChunk, BlendshapeFrame
 from talking_face_ros.node_params import NodeParams, ParameterError, declare
 from talking_face_ros.nodes.spinning import spin_until_shutdown
-from talking_face_ros.paths import DEFAULT_MODEL_DIR
+from talking_face_ros.paths import node_default_model
 
 NODE_NAME = "talking_face_node"
-DEFAULT_MODEL = DEFAULT_MODEL_DIR
 AUDIO_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=500, reliability=ReliabilityPolicy.RELIABLE,
                        durability=DurabilityPolicy.VOLATILE)
 EMOTION_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
@@ -132,11 +131,11 @@ STOP_JOIN_S = 1.0  # longest wait for the engine worker at shutdown (it checks b
 
 def resolve_model(value: str) -> Path:
     """The bundle folder of parameter ``model``; ParameterError if it holds no bundle."""
-    folder = Path(value).expanduser() if value else DEFAULT_MODEL
+    folder = Path(value).expanduser() if value else node_default_model()
     if not (folder / "bundle.json").is_file():
         if not value:
             raise ParameterError(f"parameter model is empty and no default model is installed at "
-                                 f"{DEFAULT_MODEL}: pass a bundle folder with -p model:=FOLDER")
+                                 f"{folder}: pass a bundle folder with -p model:=FOLDER")
         raise ParameterError(f"parameter model = {value!r}: no bundle.json in that folder")
     return folder
 
@@ -156,7 +155,7 @@ class TalkingFaceNode(Node):
         self.params: NodeParams = declare(self)
         p = self.params
         self._load_engine(p)
-        self.delay_s = p.delay_for(self.engine.latency_s)
+        self.delay_s = p.delay_for(self.engine.latency_s, causal=self.engine.causal_features)
         self.default_emotion = clean_text(p.default_emotion)[0] or self.engine.bundle.default_emotion
         self.labels = EmotionLabels(self.engine.bundle.encoders.text)
         self.labels.warm_up()  # embeds the labelled phrasings now, not in the middle of speech
