@@ -86,6 +86,10 @@ class Engine:
         temperature: float = 0.0,  # 0: most likely codes (deterministic); > 0: sampling (predictor only)
         seed: int | None = None,  # seed of the sampling generator; None: torch's global RNG
         window_s: float = 30.0,  # most frames one network call emits (bounds memory when fed hours at once)
+        # Run the network once this many new frames of speech arrived (more: fewer, larger calls,
+        # (step_frames - 1) / fps more latency); 0: auto, 2 for a causal speech encoder (a frame
+        # every 33 ms otherwise costs one whole call each), 1 for a chunked one (frames come a chunk at a time).
+        step_frames: int = 0,
         model=None,  # stand-in for bundle.model with its predict() (onnx_backend.OnnxMotionModel); None: bundle.model
     ):
         import torch
@@ -107,6 +111,9 @@ class Engine:
         self.emotion_blend_s = float(emotion_blend_s)
         self.window_frames = max(1, int(round(window_s * bundle.fps)))
         self._features = StreamingFeatures(bundle.encoders.speech, bundle.plan, fps=bundle.fps)
+        if isinstance(step_frames, bool) or not isinstance(step_frames, (int, np.integer)) or step_frames < 0:
+            raise ValueError(f"step_frames must be an int >= 0 (0: auto), got {step_frames!r}")
+        self.step_frames = int(step_frames) or (2 if self._features.causal else 1)
         self._reach = self.model.receptive_field
         self._align = int(self.model.align)
         self._plan = _CodePlan.of(self.model)  # None: every window runs the whole network
@@ -177,9 +184,10 @@ class Engine:
         """Upper bound of (newest audio time - time of the last final frame) while audio streams in.
 
         Chunk wait + plan right context + feature interpolation (``StreamingFeatures.latency_s``)
-        plus the model's lookahead; the soxr delay of non-16 kHz input (a few ms) comes on top.
+        plus the model's lookahead and the frames a run waits for (``step_frames``); the soxr
+        delay of non-16 kHz input (a few ms) comes on top.
         """
-        return self._features.latency_s + self.lookahead_frames / self.fps
+        return self._features.latency_s + (self.lookahead_frames + self.step_frames - 1) / self.fps
 
     @property
     def causal_features(self) -> bool:
@@ -319,6 +327,7 @@ class Engine:
         self._text = np.zeros((0, dim_t), np.float32)  # text embedding of the same frames
         self._buf_start = 0
         self._n_frames = 0  # frames whose features arrived
+        self._frames_at_run = 0  # ... when the network last ran (step_frames)
         self._next_out = 0  # next frame to make final
         # Codes already drawn (code plan only): steps [_start, _start + len) of the utterance.
         self._trunk, self._trunk_start = self._torch.zeros(0), 0  # speech trunk steps (code plan), on the device
@@ -406,6 +415,9 @@ class Engine:
         if len(feats) == 0:  # no new frame of speech: nothing can become final (most small pieces)
             return 0
         self._add_features(feats)
+        if self._n_frames - self._frames_at_run < self.step_frames:
+            return 0
+        self._frames_at_run = self._n_frames
         return self._run(final=False)
 
     def _add_features(self, feats: np.ndarray) -> None:

@@ -65,6 +65,9 @@ SPECS: tuple[Spec, ...] = (
     Spec("delay_margin", -1.0, "Seconds added to the engine latency when delay is 0 (chunk length, "
          "transport, compute time); -1: auto, 0.5 for a model whose speech encoder runs in chunks "
          "(Moonshine, wav2vec2), 0.06 for a causal one (the low-latency model)", -1.0, 10.0),
+    Spec("step_frames", 0, "Run the network once this many new frames of speech arrived (more: "
+         "less CPU, (step_frames - 1) / fps more delay); 0: auto, 2 for a causal speech encoder "
+         "(the low-latency model), 1 otherwise", 0, 30),
     Spec("default_emotion", "", "Emotion text used at start and for an empty emotion message; "
          "empty: the model's default emotion"),
     Spec("identity", "default", "Speaker identity: one of the model's identities (e.g. a corpus "
@@ -106,6 +109,7 @@ class NodeParams:
     lookahead: float = 3.0
     delay: float = 0.0
     delay_margin: float = -1.0
+    step_frames: int = 0
     default_emotion: str = ""
     identity: str = "default"
     emotion_blend_s: float = 0.5

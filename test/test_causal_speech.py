@@ -183,8 +183,10 @@ def test_a_causal_bundle_streams_in_microphone_pieces_with_no_model_lookahead(sm
                                                                       "text": {"kind": "minilm"}},
                          plan=PLAN, fps=30.0, identities=["default", "v1"])
     b = load_bundle(folder, device="cpu", encoders=Encoders(CausalSpeechEncoder(model_path=small_net), encoders.text))
-    engine = Engine(b)
-    assert engine.lookahead_frames == 0 and engine.latency_s == pytest.approx(0.0758, abs=1e-3)
+    assert Engine(b, step_frames=1).latency_s == pytest.approx(0.0758, abs=1e-3)  # every frame: no model lookahead
+    engine = Engine(b)  # step_frames auto: the network runs every second frame, one frame more latency
+    assert engine.step_frames == 2 and engine.lookahead_frames == 0
+    assert engine.latency_s == pytest.approx(0.0758 + 1 / 30, abs=1e-3)
     audio = speech_like(3.0, seed=5)
     _, offline = engine.animate(audio, SR, emotion="sad")
     engine.reset()
@@ -202,3 +204,34 @@ def test_a_causal_bundle_streams_in_microphone_pieces_with_no_model_lookahead(sm
     weights = np.stack([f.weights for f in got])
     assert weights.shape == offline.shape and np.abs(weights - offline).max() < 1e-5
     assert offline.std(axis=0).mean() > 0.01
+
+
+def test_the_shipped_low_latency_model_streams_the_sample_as_it_animates_it():
+    """assets/low_latency_model (what the node loads by default): no model lookahead, a 76 ms
+    latency bound, and the bundled sample streamed in 20 ms pieces gives the offline frames."""
+    from scipy.io import wavfile
+
+    from talking_face_ros.arkit import INDEX
+    from talking_face_ros.engine import Engine
+    from talking_face_ros.paths import ASSETS_DIR, LIVE_MODEL_DIR, node_default_model
+
+    assert node_default_model() == LIVE_MODEL_DIR
+    assert (LIVE_MODEL_DIR / "model.safetensors").stat().st_size <= 30e6
+    torch.set_num_threads(1)
+    engine = Engine.from_bundle(LIVE_MODEL_DIR, device="cpu", encoder_options={"speech": {"threads": 1}})
+    assert engine.causal_features and engine.lookahead_frames == 0 and engine.step_frames == 2
+    assert engine.latency_s == pytest.approx(0.0758 + 1 / 30, abs=1e-3)
+    rate, sample = wavfile.read(ASSETS_DIR / "sample.wav")
+    audio = sample.astype(np.float32) / 32768.0
+    _, offline = engine.animate(audio, rate, emotion="cheerful and friendly")
+    engine.reset()
+    engine.set_emotion("cheerful and friendly")
+    got = []
+    for piece in np.array_split(audio, max(1, len(audio) // 320)):
+        engine.push(piece, rate)
+        got += engine.pull()
+    engine.flush()
+    got += engine.pull()
+    weights = np.stack([f.weights for f in got])
+    assert weights.shape == offline.shape and np.abs(weights - offline).max() < 1e-4
+    assert offline[:, INDEX["jawOpen"]].max() > 0.1  # the mouth moves

@@ -449,7 +449,7 @@ def test_clip_truncates_to_77_tokens(tiny_clip):
 
 
 def test_registry_rejects_bad_configs():
-    with pytest.raises(ValueError, match=r"unknown kind 'hubert'.*\['moonshine', 'wav2vec2'\]"):
+    with pytest.raises(ValueError, match=r"unknown kind 'hubert'.*\['causal', 'moonshine', 'wav2vec2'\]"):
         build_speech_encoder({"kind": "hubert"})
     with pytest.raises(ValueError, match=r"unknown kind 'bert'"):
         build_text_encoder({"kind": "bert"})

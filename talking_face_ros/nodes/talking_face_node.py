@@ -260,7 +260,8 @@ class TalkingFaceNode(Node):
         p = self.params
         options = {"speech": {"threads": p.threads}} if p.threads > 0 else None
         engine = Engine.from_bundle(self.model_folder, device=device, backend=p.backend, precision=p.precision,
-                                    encoder_options=options, emotion_blend_s=p.emotion_blend_s)
+                                    encoder_options=options, emotion_blend_s=p.emotion_blend_s,
+                                    step_frames=p.step_frames)
         bundle = engine.bundle
         if p.identity in bundle.identities:  # otherwise _load_engine refuses the parameter
             engine.set_identity(p.identity)
