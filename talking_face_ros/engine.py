@@ -22,6 +22,9 @@ How it stays exact and bounded:
   ``model/staged_regression.py``): each block's new steps read only their own reach of the
   block below. Same numbers up to float rounding; in the default model the windows per second
   of audio shrink from the whole 7 s reach to about what each block reads.
+* ``step_frames`` (auto: 2 for a causal speech encoder, whose frames come one every 33 ms)
+  runs the network only once that many new frames of speech arrived: a run costs about the
+  same for one frame as for two, and the frames are the same, one frame later at most.
 * Text conditions are per frame. ``set_emotion`` starts a linear blend from the current text
   embedding to the new one at the first frame at or after the newest audio, over
   ``emotion_blend_s``. Frames get their text when their features arrive, which is always after
