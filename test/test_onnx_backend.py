@@ -82,18 +82,14 @@ def test_exported_graphs_match_pytorch_at_any_length(exported, model):
         assert np.abs(both[b] - alone[0]).max() < BOUND
 
 
-@pytest.mark.parametrize("options", [dict(head="latent"), dict(refine=True), dict(refine=True, refine_branch=2)],
-                         ids=["latent-head", "refine", "refine-branch"])
-def test_other_predictors_export_with_the_same_codes(tmp_path, options):
-    other = make_random_bundle(tmp_path / "bundle", **options)
-    model = load_bundle(other, device="cpu").model
-    assert model.config.head == options.get("head", "logits") and model.refines == options.get("refine", False)
-    assert model.config.refine_branch_layers == options.get("refine_branch", 0)
+def export_matches_pytorch(folder, tmp_path, *, seed: int) -> None:
+    """Export ``folder``'s network and check codes, the refine state and weights against PyTorch."""
+    model = load_bundle(folder, device="cpu").model
     out = tmp_path / "onnx"
-    manifest = export_bundle(other, out, encoders=False, threads=1)
+    manifest = export_bundle(folder, out, encoders=False, threads=1)
     runner = OnnxMotionGraphs(out, manifest["graphs"], providers=[CPU], threads=1)
     for k, frames in enumerate([5, 64]):
-        speech, text, identity = random_inputs(model, frames, seed=20 + k)
+        speech, text, identity = random_inputs(model, frames, seed=seed + k)
         codes = model.predict_codes(speech, text, identity)
         mine = runner.codes(speech.numpy(), text.numpy(), identity.numpy())
         assert np.array_equal(mine["low"], codes["low"].numpy()) and np.array_equal(mine["high"], codes["high"].numpy())
@@ -105,25 +101,25 @@ def test_other_predictors_export_with_the_same_codes(tmp_path, options):
                       - model.predict(speech, text, identity).numpy()).max() < BOUND
 
 
+@pytest.mark.parametrize("options", [dict(head="latent"), dict(refine=True), dict(refine=True, refine_branch=2)],
+                         ids=["latent-head", "refine", "refine-branch"])
+def test_other_predictors_export_with_the_same_codes(tmp_path, options):
+    other = make_random_bundle(tmp_path / "bundle", **options)
+    model = load_bundle(other, device="cpu").model
+    assert model.config.head == options.get("head", "logits") and model.refines == options.get("refine", False)
+    assert model.config.refine_branch_layers == options.get("refine_branch", 0)
+    export_matches_pytorch(other, tmp_path, seed=20)
+
+
 def test_the_causal_low_latency_network_exports_with_the_same_codes(tmp_path):
     """config/train_low_latency.yaml's network (VQVAEConfig.causal: shifted, held high codes)."""
     from talking_face_ros.bundle import random_bundle_of_config
-
     from talking_face_ros.paths import REPO_DIR
 
     folder = random_bundle_of_config(REPO_DIR / "config" / "train_low_latency.yaml", tmp_path / "bundle")
     model = load_bundle(folder, device="cpu").model
     assert model.causal and model.lookahead == 0
-    out = tmp_path / "onnx"
-    manifest = export_bundle(folder, out, encoders=False, threads=1)
-    runner = OnnxMotionGraphs(out, manifest["graphs"], providers=[CPU], threads=1)
-    for k, frames in enumerate([5, 64]):
-        speech, text, identity = random_inputs(model, frames, seed=30 + k)
-        codes = model.predict_codes(speech, text, identity)
-        mine = runner.codes(speech.numpy(), text.numpy(), identity.numpy())
-        assert np.array_equal(mine["low"], codes["low"].numpy()) and np.array_equal(mine["high"], codes["high"].numpy())
-        assert np.abs(runner.weights(speech.numpy(), text.numpy(), identity.numpy())
-                      - model.predict(speech, text, identity).numpy()).max() < BOUND
+    export_matches_pytorch(folder, tmp_path, seed=30)
 
 
 def test_engine_with_the_onnx_backend_streams_the_torch_frames(folder, exported):
