@@ -82,8 +82,9 @@ def test_exported_graphs_match_pytorch_at_any_length(exported, model):
         assert np.abs(both[b] - alone[0]).max() < BOUND
 
 
-def export_matches_pytorch(folder, tmp_path, *, seed: int) -> None:
-    """Export ``folder``'s network and check codes, the refine state and weights against PyTorch."""
+def export_matches_pytorch(folder, tmp_path, *, seed: int, state_matters: bool = True) -> None:
+    """Export ``folder``'s network and check codes, the refine state and weights against PyTorch
+    (``state_matters``: the refine head is not the untrained zero map, so the state must reach it)."""
     model = load_bundle(folder, device="cpu").model
     out = tmp_path / "onnx"
     manifest = export_bundle(folder, out, encoders=False, threads=1)
@@ -95,8 +96,10 @@ def export_matches_pytorch(folder, tmp_path, *, seed: int) -> None:
         assert np.array_equal(mine["low"], codes["low"].numpy()) and np.array_equal(mine["high"], codes["high"].numpy())
         if model.refines:  # the state travels from the predictor graph to the decoder graph
             assert np.abs(mine["hidden"] - codes["hidden"].numpy()).max() < BOUND
-            other = runner.decode(mine | {"hidden": 0 * mine["hidden"]}, text.numpy(), identity.numpy(), speech.numpy())
-            assert np.abs(other - model.predict(speech, text, identity).numpy()).max() > 0.01
+            if state_matters:
+                other = runner.decode(mine | {"hidden": 0 * mine["hidden"]}, text.numpy(), identity.numpy(),
+                                      speech.numpy())
+                assert np.abs(other - model.predict(speech, text, identity).numpy()).max() > 0.01
         assert np.abs(runner.weights(speech.numpy(), text.numpy(), identity.numpy())
                       - model.predict(speech, text, identity).numpy()).max() < BOUND
 
@@ -119,7 +122,7 @@ def test_the_causal_low_latency_network_exports_with_the_same_codes(tmp_path):
     folder = random_bundle_of_config(REPO_DIR / "config" / "train_low_latency.yaml", tmp_path / "bundle")
     model = load_bundle(folder, device="cpu").model
     assert model.causal and model.lookahead == 0
-    export_matches_pytorch(folder, tmp_path, seed=30)
+    export_matches_pytorch(folder, tmp_path, seed=30, state_matters=False)  # untrained: its refine head is zero
 
 
 def test_engine_with_the_onnx_backend_streams_the_torch_frames(folder, exported):
