@@ -163,7 +163,7 @@ class Ours(System):
         self.params = sum(p.numel() for p in bundle.model.parameters())
         onnx = []
         for encoder in bundle.encoders:
-            module = getattr(encoder, "model", None)
+            module = getattr(encoder, "model", None) or getattr(encoder, "net", None)  # net: the causal encoder
             if hasattr(module, "parameters"):
                 self.params += sum(p.numel() for p in module.parameters())
             else:  # onnxruntime: no parameter count, the file size says the scale
