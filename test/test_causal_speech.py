@@ -115,6 +115,10 @@ def test_registry_and_bad_model_folders(small_net, tmp_path):
         CausalSpeechEncoder(model_path=wrong)
     with pytest.raises(ValueError, match="device"):
         CausalSpeechEncoder(model_path=small_net, device="cuda")
+    meta["config"]["dim"] = "wide"  # a field of the wrong type: named, not a crash later
+    (wrong / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="CausalSpeechConfig.dim: expected int"):
+        CausalSpeechEncoder(model_path=wrong)
 
 
 def test_mel_filterbank_covers_the_band():
@@ -124,7 +128,7 @@ def test_mel_filterbank_covers_the_band():
     assert (np.diff(peaks) >= 0).all() and peaks[0] <= 2 and peaks[-1] == 184  # the top band peaks near 7.4 kHz
 
 
-def test_the_shipped_encoder_loads_and_is_cheap():
+def test_the_shipped_encoder_loads_and_imitates_moonshine():
     enc = CausalSpeechEncoder()
     assert enc.feature_dim == 416
     meta = json.loads((enc.model_path / "config.json").read_text())

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -54,12 +54,9 @@ class CausalSpeechConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "CausalSpeechConfig":
-        if not isinstance(data, dict):
-            raise ValueError(f"causal speech config: expected a mapping, got {type(data).__name__}")
-        unknown = sorted(set(data) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"causal speech config: unknown field(s) {', '.join(unknown)}")
-        return cls(**data)
+        from ..model.config import _from_dict  # the model configs' checks: unknown fields, field types
+
+        return _from_dict(cls, data)
 
 
 def mel_filterbank(n_mels: int, *, f_min: float, f_max: float, n_fft: int = N_FFT,
