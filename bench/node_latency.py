@@ -2,6 +2,7 @@
 
     python bench/node_latency.py [--model FOLDER | --config config/train_default.yaml | --small]
                                  [--seconds 60] [--threads 1] [--json out/node_latency.json]
+                                 [--set NAME:=VALUE ...] [--no-floor]
 
 The node runs as its installed executable (.venv/lib/talking_face_ros/talking_face_node, with
 config/talking_face.yaml); this process publishes speech as a microphone would (20 ms
@@ -20,8 +21,15 @@ Reported:
   lookahead: the node holds frames until stamp + delay. The engine's own part, arrival to
   frame final, comes from the node's diagnostics (per-second p50/p95);
 * frame-interval jitter: p99 and max of |interval between frames received - 1/fps|;
-* resident memory (VmRSS, VmHWM) and CPU time of the node process; real-time factor of the
-  engine, late frames and dropped chunks from the diagnostics.
+  measured three ways: the node's DDS writes (source timestamps: how evenly the node publishes),
+  this process's DDS reads (reception timestamps) and this process's callbacks;
+* the machine's floor for the same figures, measured in the same minutes (``--no-floor``: not):
+  a bare rclpy node in a third process that publishes the same message from a 30 fps ROS timer
+  and does nothing else. On a virtual machine a sleeping thread may wake ms late; this shows how
+  much of the node's jitter any Python ROS timer gets here at this time;
+* resident memory (VmRSS, VmHWM) and CPU time of the node process with its engine process
+  (parameter engine_process); real-time factor of the engine, late frames and dropped chunks
+  from the diagnostics.
 """
 from __future__ import annotations
 
@@ -94,6 +102,64 @@ def proc_status(pid: int) -> dict:
     return {"VmRSS": rss, "VmHWM": hwm, "cpu_s": proc_cpu_s(pid)}
 
 
+def jitter_figures(received, middleware, fps: float) -> dict:
+    """p99 and max of |frame interval - 1/fps| in ms: at the DDS writer (the publisher's source
+    timestamps), at this process's DDS reader (reception timestamps) and at its callbacks."""
+    stamps = np.array(middleware, dtype=np.int64)
+    series = {"written": np.diff(stamps[:, 0]) / NS, "dds_read": np.diff(stamps[:, 1]) / NS,
+              "callback": np.diff(np.asarray(received, dtype=np.float64))}
+    out = {}
+    for name, intervals in series.items():
+        dev = np.abs(intervals - 1.0 / fps) * 1000
+        out[f"frame_interval_jitter_{name}_p99_ms"] = round(pct(dev, 99), 2)
+        out[f"frame_interval_jitter_{name}_max_ms"] = round(float(dev.max()), 2)
+    return out
+
+
+def bare_publisher() -> int:
+    """The control: BlendshapeFrame from a 30 fps ROS timer, nothing else (until SIGINT)."""
+    import rclpy
+    from rclpy.executors import ExternalShutdownException
+
+    from talking_face_ros.arkit import ARKIT_NAMES
+    from talking_face_ros.msg import BlendshapeFrame
+    from talking_face_ros.nodes.talking_face_node import FRAME_QOS
+
+    rclpy.init()
+    node = rclpy.create_node("bare_publisher")
+    pub = node.create_publisher(BlendshapeFrame, "blendshapes", FRAME_QOS)
+    weights = array.array("f", bytes(4 * len(ARKIT_NAMES)))
+    count = [0]
+
+    def tick():
+        msg = BlendshapeFrame(frame_index=count[0], fps=30.0, names=list(ARKIT_NAMES), weights=weights)
+        msg.header.stamp = node.get_clock().now().to_msg()
+        pub.publish(msg)
+        count[0] += 1
+
+    node.create_timer(1 / 30, tick)
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    return 0
+
+
+def start_bare_publisher(namespace: str) -> subprocess.Popen:
+    """``bare_publisher`` in a process of its own, publishing on ``namespace``/blendshapes."""
+    return subprocess.Popen([sys.executable, __file__, "--bare-publisher", "--ros-args", "-r", f"__ns:={namespace}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+
+
+def stop(child: subprocess.Popen) -> None:
+    if child.poll() is None:
+        child.send_signal(signal.SIGINT)
+        try:
+            child.wait(20)
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
 def pct(values, q) -> float:
     return float(np.percentile(values, q)) if len(values) else float("nan")
 
@@ -107,6 +173,11 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1, help="the node's threads parameter")
     parser.add_argument("--device", default="cpu", help="the node's device parameter")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--no-floor", action="store_true", help="without the bare-timer control")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME:=VALUE",
+                        help="another node parameter (repeatable), e.g. --set engine_process:=false")
+    if "--bare-publisher" in sys.argv[1:2]:  # start_bare_publisher's child: the control itself
+        return bare_publisher()
     args = parser.parse_args()
 
     import rclpy
@@ -128,10 +199,12 @@ def main() -> int:
 
     rclpy.init()
     bench = rclpy.create_node("bench", namespace=namespace)
-    frames, diagnostics = [], []  # (receipt monotonic, message)
+    frames, diagnostics = [], []  # (receipt monotonic, message, receipt ROS time)
+    middleware = []  # (source, received) timestamps in ns: the node's DDS write and this process's DDS read
 
-    def on_frame(msg):
+    def on_frame(msg, info):  # two parameters: rclpy passes the middleware's message info too
         frames.append((time.monotonic(), msg, bench.get_clock().now().nanoseconds))
+        middleware.append((info["source_timestamp"], info["received_timestamp"]))
 
     def on_diagnostics(msg):
         diagnostics.extend({v.key: v.value for v in s.values} for s in msg.status if s.name.startswith(namespace))
@@ -139,15 +212,22 @@ def main() -> int:
     bench.create_subscription(BlendshapeFrame, "blendshapes", on_frame,
                               QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))
     bench.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
+    floor_frames: list = []  # (receipt monotonic, (source, received) timestamps) of the control
+    bench.create_subscription(BlendshapeFrame, "floor/blendshapes",
+                              lambda msg, info: floor_frames.append(
+                                  (time.monotonic(), (info["source_timestamp"], info["received_timestamp"]))),
+                              QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))
     audio_pub = bench.create_publisher(AudioChunk, "audio", AUDIO_QOS)
     executor = SingleThreadedExecutor()
     executor.add_node(bench)
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
 
+    control = None if args.no_floor else start_bare_publisher(f"{namespace}/floor")
     started = time.monotonic()
     node = subprocess.Popen([str(executable), "--ros-args", "--params-file", str(REPO / "config" / "talking_face.yaml"),
                              "-p", f"model:={folder}", "-p", f"device:={args.device}", "-p", f"threads:={args.threads}",
+                             *[arg for value in args.set for arg in ("-p", value)],
                              "-r", f"__ns:={namespace}"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
@@ -160,7 +240,7 @@ def main() -> int:
                 ready_at.append(time.monotonic())
     threading.Thread(target=read, daemon=True).start()
     try:
-        while not (ready_at and frames and audio_pub.get_subscription_count()):
+        while not (ready_at and frames and audio_pub.get_subscription_count() and (control is None or floor_frames)):
             if node.poll() is not None or time.monotonic() - started > 300:
                 raise SystemExit("the node did not come up:\n" + "\n".join(lines[-20:]))
             time.sleep(0.01)
@@ -192,12 +272,9 @@ def main() -> int:
         stats_after = proc_status(node.pid)
         wall = time.monotonic() - wall0
     finally:
-        if node.poll() is None:
-            node.send_signal(signal.SIGINT)
-            try:
-                node.wait(20)
-            except subprocess.TimeoutExpired:
-                node.kill()
+        stop(node)
+        if control is not None:
+            stop(control)
         executor.shutdown()
         bench.destroy_node()
         rclpy.try_shutdown()
@@ -211,7 +288,11 @@ def main() -> int:
     # The contract: the frame for audio time t leaves at t + delay. How late it got here:
     behind = np.array([now - (m.header.stamp.sec * NS + m.header.stamp.nanosec) - delay_ns
                        for _, m, now in recorded]) / 1e6
-    jitter = np.abs(np.diff(received) - 1.0 / fps)
+    jitter = jitter_figures(received, middleware[first_streamed:], fps)
+    floor = {}
+    if control is not None:  # the control's frames over the same minutes
+        same = [(t, m) for t, m in floor_frames if received[0] <= t <= received[-1]]
+        floor = jitter_figures([t for t, _ in same], [m for _, m in same], 30.0)
     # One value per chunk that completed frames: the last (newest) frame of each arrival.
     last_of_chunk: dict[int, float] = {}
     for t, m, _ in recorded:
@@ -233,8 +314,8 @@ def main() -> int:
         "chunk_to_last_frame_published_p95_s": round(pct(chunk_latency, 95), 3),
         "chunk_to_frame_final_p50_s": round(float(np.median(final_p50)), 3) if final_p50 else None,
         "chunk_to_frame_final_p95_s": round(pct(final_p95, 95), 3) if final_p95 else None,
-        "frame_interval_jitter_p99_ms": round(pct(jitter, 99) * 1000, 2),
-        "frame_interval_jitter_max_ms": round(float(jitter.max()) * 1000, 2),
+        **jitter,
+        **{f"floor_{k}": v for k, v in floor.items()},
         "received_after_stamp_plus_delay_p50_ms": round(pct(behind, 50), 2),
         "received_after_stamp_plus_delay_p99_ms": round(pct(behind, 99), 2),
         "frames_received": len(recorded), "frame_index_gaps": int(np.sum(np.diff(index) != 1)),
@@ -248,7 +329,9 @@ def main() -> int:
         raw.parent.mkdir(parents=True, exist_ok=True)
         raw.write_text(json.dumps({"interval_ms": (np.diff(received) * 1000).round(3).tolist(),
                                    "speaking": [bool(m.speaking) for _, m, _ in recorded],
-                                   "behind_ms": behind.round(3).tolist()}))
+                                   "behind_ms": behind.round(3).tolist(),
+                                   "received_monotonic_s": received.round(6).tolist(),
+                                   "frame_index": index.tolist()}))
     width = max(len(k) for k in results)
     for key, value in results.items():
         print(f"{key:<{width}}  {value}")

@@ -90,17 +90,47 @@ class Child:
             self.proc.wait(10)
 
 
-def proc_memory_mb(pid: int) -> tuple[float, float]:
-    """(VmRSS, VmHWM) of a process in MB, from /proc."""
-    values = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            values[key] = int(value.split()[0]) / 1024
-    return values["VmRSS"], values["VmHWM"]
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its living descendants (the talking face node and its engine process), from /proc."""
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            try:
+                todo += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:  # the task ended meanwhile
+                pass
+    return found
 
 
-def proc_cpu_s(pid: int) -> float:
-    """User + system CPU seconds a process has used, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def proc_memory_mb(pid: int, *, tree: bool = True) -> tuple[float, float]:
+    """(VmRSS, VmHWM) in MB of a process, with its descendants' added (``tree``), from /proc.
+
+    The sum of the peaks (VmHWM) bounds the peak of the sum from above.
+    """
+    rss = hwm = 0.0
+    for p in process_tree(pid) if tree else [pid]:
+        try:
+            lines = Path(f"/proc/{p}/status").read_text().splitlines()
+        except OSError:  # a descendant that ended meanwhile
+            continue
+        for line in lines:
+            key, _, value = line.partition(":")
+            if key == "VmRSS":
+                rss += int(value.split()[0]) / 1024
+            elif key == "VmHWM":
+                hwm += int(value.split()[0]) / 1024
+    return rss, hwm
+
+
+def proc_cpu_s(pid: int, *, tree: bool = True) -> float:
+    """User + system CPU seconds a process (with its living descendants: ``tree``) has used, from /proc."""
+    total = 0.0
+    for p in process_tree(pid) if tree else [pid]:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total

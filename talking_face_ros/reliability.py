@@ -687,7 +687,8 @@ def signal_while_busy(node: NodeProcess, driver: Driver, speech: np.ndarray, sig
 
 
 class InProcessNode:
-    """talking_face_node in this process, spun by the driver's executor (same context)."""
+    """talking_face_node in this process, spun by the driver's executor (same context), with its
+    engine in this process too (engine_process false), where the scenarios inject their faults."""
 
     def __init__(self, driver: Driver, options: Options, *, device: str):
         from rclpy.parameter import Parameter
@@ -696,7 +697,8 @@ class InProcessNode:
 
         overrides = [Parameter("model", value=str(options.model_dir)), Parameter("device", value=device),
                      Parameter("threads", value=options.threads),
-                     Parameter("max_queue", value=float(options.max_queue))]
+                     Parameter("max_queue", value=float(options.max_queue)),
+                     Parameter("engine_process", value=False)]
         started = time.monotonic()
         self.node = TalkingFaceNode(context=driver.context, namespace=driver.namespace,
                                     parameter_overrides=overrides)
@@ -742,7 +744,7 @@ def device_fallback(driver: Driver, options: Options, speech: np.ndarray) -> tup
 
 def engine_error(face: InProcessNode, driver: Driver, speech: np.ndarray) -> Result:
     node = face.node
-    engine = node.engine
+    engine = node.engine.engine  # the Engine inside the node's EngineHost
     original = engine.push
     state = {"armed": False, "failed": None, "recovered": None}
 
@@ -799,7 +801,8 @@ def gpu_oom(face: InProcessNode, driver: Driver, speech: np.ndarray) -> Result:
     import torch
 
     node = face.node
-    old = node.engine
+    host = node.engine  # an EngineHost: move_to_cpu replaces its Engine
+    old = host.engine
     state = {"failed": None}
 
     def predict(*args, **kwargs):
@@ -816,7 +819,7 @@ def gpu_oom(face: InProcessNode, driver: Driver, speech: np.ndarray) -> Result:
     try:
         feed = SpeechFeed(driver, speech)
         feed.send(len(speech) / 16000, lead_s=0.0)
-        wait_for(lambda: node.engine is not old, 60.0, "the engine rebuilt on the CPU")
+        wait_for(lambda: host.engine is not old, 60.0, "the engine rebuilt on the CPU")
         t_swap = time.monotonic()
         # The next utterance, on the new engine, stamped from now (the first one's stamps are long past).
         SpeechFeed(driver, speech).send(len(speech) / 16000, lead_s=0.0)

@@ -54,12 +54,14 @@ class Face(NodeUnderTest):
 
         super().__init__(folder, namespace=NAMESPACE, tester="recorder",
                          parameters={"delay_margin": 1.5, "max_queue": 600.0, "max_clock_offset": 5.0,
-                                     "utterance_timeout": 0.3})
-        real = self.node.engine
+                                     "utterance_timeout": 0.3,
+                                     "engine_process": False})  # an engine in this process, to swap
+        host = self.node.engine
+        real = host.engine
         cheap = load_bundle(folder, device="cpu", encoders=Encoders(CheapSpeech(), real.bundle.encoders.text))
-        self.node.engine = Engine(cheap, emotion_blend_s=real.emotion_blend_s)
-        assert self.node.engine.latency_s == real.latency_s  # the same plan: the node's delay still fits
-        self.node.engine.set_emotion(self.node.default_emotion)
+        host.engine = Engine(cheap, emotion_blend_s=real.emotion_blend_s)
+        assert host.engine.latency_s == real.latency_s  # the same plan: the node's delay still fits
+        host.set_emotion(self.node.default_emotion)
         self.spin()
         wait_for(lambda: self.frames, 20.0, "the first frame")
 

@@ -108,8 +108,7 @@ def offline(session, audio16k: np.ndarray, pad: int, rate: int = ENGINE_RATE) ->
     from talking_face_ros.bundle import load_bundle
     from talking_face_ros.engine import Engine
 
-    node_bundle = session.node.engine.bundle
-    engine = Engine(load_bundle(node_bundle.folder, device="cpu", encoders=node_bundle.encoders))
+    engine = Engine(load_bundle(session.node.model_folder, device="cpu"))
     engine.push(np.zeros(pad, np.float32), ENGINE_RATE)
     engine.push(audio16k, rate)
     engine.flush()
@@ -253,3 +252,31 @@ def test_everything_received_is_one_unbroken_timeline(session):
     assert int(values["frames published"]) >= len(frames) - 40
     assert float(values["delay (s)"]) == pytest.approx(session.node.delay_s, abs=1e-3)
 
+
+
+def test_an_engine_process_that_dies_is_replaced_and_the_face_goes_on(session):
+    """Runs last: it ends an utterance on purpose. The engine's child process is killed outright
+    (as the kernel's out-of-memory killer would); the node notices at the next audio, starts a
+    new one, never stops publishing, and animates the next utterance as before."""
+    import signal
+
+    engine = session.node.engine
+    old = engine.pid
+    before = dict(session.node.stats()["counts"])
+    first = len(session.frames)
+    os.kill(old, signal.SIGKILL)
+    session.speak(to_pcm(speech_like(0.4, 16000, seed=4))[:, None])
+    wait_for(lambda: session.node.stats()["counts"]["engine_restarts"] == before.get("engine_restarts", 0) + 1,
+             60.0, "a new engine process")
+    assert engine.alive and engine.pid != old
+    counts = session.node.stats()["counts"]
+    assert counts["engine_errors"] > before.get("engine_errors", 0)
+
+    utterance, stamp = session.speak(to_pcm(speech_like(1.0, 16000, seed=5))[:, None])
+    frames = session.wait_utterance_done(utterance)
+    expected = offline(session, to_pcm(speech_like(1.0, 16000, seed=5)).astype(np.float32) / 32768,
+                       pad_of(session, stamp))
+    assert len(frames) == len(expected)
+    np.testing.assert_allclose(np.array([f.weights for f in frames]), expected, atol=1e-4)
+    index = np.array([f.frame_index for f in session.frames[first:]])
+    assert np.all(np.diff(index) == 1), "frames stopped or repeated while the engine restarted"

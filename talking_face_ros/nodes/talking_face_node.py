@@ -47,8 +47,11 @@ dropped; clipping noted; each case counted in diagnostics and logged at most eve
 ``MAX_EMOTION_CHARS`` refused, blank = ``default_emotion``; a text that arrives while another
 waits for the worker replaces it (only the newest is embedded).
 
-Threads: the executor runs the subscriptions (which only queue work) and the frame timer; one
-worker thread runs the engine, so a slow encoder pass never delays a frame's publication.
+Threads and processes: the executor runs the subscriptions (which only queue work) and the frame
+timer; one worker thread feeds the engine, so a slow encoder pass never delays a frame's
+publication. The engine itself runs in a child process (``engine_process``, default true;
+talking_face_ros/engine_process.py says why): the worker waits on a socket while it computes, and
+the frame timer never waits for the engine's Python work.
 
 Overload: the node holds at most ``max_queue`` seconds of audio beyond what real time
 brings: the audio waiting for the engine plus the audio the engine has taken that lies ahead
@@ -70,7 +73,8 @@ encoder's and the emotion labels' caches are LRUs.
 Faults: an exception in the engine (an encoder or model error) ends the utterance: the
 engine is reset, the face shows rest, the error is logged with its traceback the first time
 (later ones as one throttled line) and counted in ``engine_errors``, and the stream's next
-chunk starts the utterance again. ``device: cuda`` without a usable GPU, or a GPU failure
+chunk starts the utterance again. An engine process that dies (killed, out of memory) is started again
+the same way (counted in ``engine_restarts``); frames at rest go on meanwhile. ``device: cuda`` without a usable GPU, or a GPU failure
 (out of memory, CUDA error) while loading or during inference, moves the engine to the CPU
 with one warning and a ``device fallback`` diagnostics entry (``device_fallback``).
 SIGINT and SIGTERM stop the engine worker between two audio pieces and end the process at
@@ -101,10 +105,11 @@ from std_msgs.msg import String
 
 from talking_face_ros.arkit import ARKIT_NAMES
 from talking_face_ros.emotions import clean_text
-from talking_face_ros.device_fallback import DeviceFallback, build_on_device, describe, is_device_failure
-from talking_face_ros.face_timeline import (ENGINE_RATE, MAX_CHUNK_S, NS, Audio, AudioIntake, Begin, Chunk,
+from talking_face_ros.device_fallback import describe, is_device_failure
+from talking_face_ros.engine_process import EngineSetupError, EngineSettings, start_engine
+from talking_face_ros.face_timeline import (MAX_CHUNK_S, NS, Audio, AudioIntake, Begin, Chunk,
                                             Emotion, End, FaceTimeline, Grid, GridFrames)
-from talking_face_ros.idle_face import EmotionLabels, IdleFace
+from talking_face_ros.idle_face import IdleFace
 from talking_face_ros.msg import AudioChunk, BlendshapeFrame
 from talking_face_ros.node_params import NodeParams, ParameterError, declare
 from talking_face_ros.nodes.spinning import spin_until_shutdown
@@ -155,12 +160,10 @@ class TalkingFaceNode(Node):
         self.params: NodeParams = declare(self)
         p = self.params
         self._load_engine(p)
-        self.delay_s = p.delay_for(self.engine.latency_s, causal=self.engine.causal_features)
-        self.default_emotion = clean_text(p.default_emotion)[0] or self.engine.bundle.default_emotion
-        self.labels = EmotionLabels(self.engine.bundle.encoders.text)
-        self.labels.warm_up()  # embeds the labelled phrasings now, not in the middle of speech
-        label = self.labels(self.default_emotion)
-        self.engine.set_emotion(self.default_emotion)
+        info = self.engine.info
+        self.delay_s = p.delay_for(info.latency_s, causal=info.causal_features)
+        self.default_emotion = info.default_emotion
+        label = info.default_label
 
         now = self.get_clock().now().nanoseconds
         self.grid = Grid(fps=p.fps, t0_ns=now - int(round(self.delay_s * NS)))
@@ -206,12 +209,13 @@ class TalkingFaceNode(Node):
         # Started by the first tick, once the grid is anchored to the timer's phase.
         self._worker = threading.Thread(target=self._run_worker, name="talking_face_engine", daemon=True)
         self._worker_started = False
-        self.create_timer(self.grid.period_ns / NS, self._tick)
+        self._frame_timer = self.create_timer(self.grid.period_ns / NS, self._tick)
         self.create_timer(1.0, self._publish_diagnostics)
         self.load_s = time.monotonic() - started
         self.get_logger().info(
-            f"ready in {self.load_s:.1f} s: model {self.model_folder} ({self.engine.bundle.model_kind}), "
-            f"device {self.device}, {self.engine.backend}, engine latency {self.engine.latency_s:.3f} s, "
+            f"ready in {self.load_s:.1f} s: model {self.model_folder} ({info.model_kind}), "
+            f"device {self.device}, {info.backend}, engine latency {info.latency_s:.3f} s, "
+            f"engine {'in process ' + str(self.engine.pid) if p.engine_process else 'in a thread'}, "
             f"delay {self.delay_s:.3f} s, "
             f"{p.fps:g} fps, emotion {self.default_emotion!r} -> {label[0]} {label[1]}")
 
@@ -230,42 +234,21 @@ class TalkingFaceNode(Node):
             raise ParameterError(f"face_mesh: {exc}") from None
 
     def _load_engine(self, p: NodeParams) -> None:
-        import torch
-
-        from talking_face_ros.encoders.base import resolve_torch_device
-
-        if p.threads > 0:
-            torch.set_num_threads(p.threads)  # a busy small CPU runs torch faster on fewer threads
         self.model_folder = resolve_model(p.model)
+        settings = EngineSettings(model=str(self.model_folder), device=p.device, backend=p.backend,
+                                  precision=p.precision, threads=p.threads, emotion_blend_s=p.emotion_blend_s,
+                                  step_frames=p.step_frames, identity=p.identity, default_emotion=p.default_emotion)
         try:
-            # A GPU that is missing or fails while loading: the CPU, with one warning (device_fallback).
-            self.engine, self.device_fallback = build_on_device(self._make_engine, p.device)
-        except (ValueError, OSError) as exc:
-            raise ParameterError(f"parameter model = {str(self.model_folder)!r}: {exc}".replace("\n", " ")) from None
-        self.device = "cpu" if self.device_fallback is not None else resolve_torch_device(p.device)
+            self.engine = start_engine(settings, in_process=not p.engine_process)
+        except EngineSetupError as exc:
+            raise ParameterError(f"parameter {exc}") from None
+        info = self.engine.info
+        self.device, self.device_fallback = info.device, info.fallback
         if self.device_fallback is not None:
             self.get_logger().warning(self.device_fallback.message())
-        bundle = self.engine.bundle
-        if p.identity not in bundle.identities:
-            raise ParameterError(f"parameter identity = {p.identity!r}: not one of the model's identities "
-                                 f"({', '.join(bundle.identities)})")
-        if bundle.fps != p.fps:
-            self.get_logger().info(f"the model animates at {bundle.fps:g} fps; frames are interpolated "
+        if info.fps != p.fps:
+            self.get_logger().info(f"the model animates at {info.fps:g} fps; frames are interpolated "
                                    f"to {p.fps:g} fps")
-
-    def _make_engine(self, device: str):
-        """The engine on ``device`` with this node's settings (also how the CPU fallback rebuilds it)."""
-        from talking_face_ros.engine import Engine
-
-        p = self.params
-        options = {"speech": {"threads": p.threads}} if p.threads > 0 else None
-        engine = Engine.from_bundle(self.model_folder, device=device, backend=p.backend, precision=p.precision,
-                                    encoder_options=options, emotion_blend_s=p.emotion_blend_s,
-                                    step_frames=p.step_frames)
-        bundle = engine.bundle
-        if p.identity in bundle.identities:  # otherwise _load_engine refuses the parameter
-            engine.set_identity(p.identity)
-        return engine
 
     # ------------------------------------------------------------------ callbacks (executor)
 
@@ -378,15 +361,22 @@ class TalkingFaceNode(Node):
 
     def _tick(self) -> None:
         now_ns = self.get_clock().now().nanoseconds
+        # The time this tick was due: rcl has already moved the timer on by one period. A tick
+        # that runs late (a busy executor, a machine slow to wake a sleeping thread) publishes
+        # exactly the frames due at its scheduled time, so frames go out one per tick.
+        until_next = self._frame_timer.time_until_next_call()
+        tick_ns = now_ns if until_next is None else min(now_ns, now_ns + until_next - self._frame_timer.timer_period_ns)
         if not self._worker_started:
-            # First tick: frame k falls due exactly on tick k (ticks are one period apart), so
-            # frames leave at stamp + delay, not up to half a period early. No audio has been
-            # placed on the grid yet: the worker starts now.
-            self.grid.t0_ns = now_ns - self.timeline.delay_ns
+            # First tick: frame k falls due exactly on the timer's tick k, so frames leave at
+            # stamp + delay. Anchored to when the tick was due, not to when it ran: the first
+            # one runs late more often (start-up), and a late anchor would put every later tick
+            # early against the grid, publishing 0 and 2 frames in turn. No audio has been placed
+            # on the grid yet: the worker starts now.
+            self.grid.t0_ns = tick_ns - self.timeline.delay_ns
             self._worker_started = True
             self._worker.start()
         with self._lock:
-            frames = self.timeline.due(now_ns)
+            frames = self.timeline.due(tick_ns)
         for f in frames:
             msg = BlendshapeFrame()
             msg.header.stamp = Time(sec=f.stamp_ns // NS, nanosec=f.stamp_ns % NS)
@@ -488,12 +478,12 @@ class TalkingFaceNode(Node):
     def _engine_failed(self, exc: Exception, stream: str | None) -> None:
         """End the utterance (the face rests), log once, count; a GPU failure moves to the CPU."""
         self.counts["engine_errors"] += 1
-        kind = type(exc).__name__
+        kind = getattr(exc, "kind", None) or type(exc).__name__
         if kind not in self._errors_logged and len(self._errors_logged) < 100:
             self._errors_logged.add(kind)
             self.get_logger().error(f"engine failure ({kind}): the utterance ends, the face rests, the next "
                                     f"chunk starts again (logged once per kind, counted in engine_errors):\n"
-                                    + traceback.format_exc())
+                                    + (getattr(exc, "remote_traceback", "") or traceback.format_exc()))
         else:
             self._warn("engine_error", f"engine failure again ({describe(exc)}); "
                                        f"{self.counts['engine_errors']} so far")
@@ -501,7 +491,9 @@ class TalkingFaceNode(Node):
         self._frames = None
         if stream is not None:
             self._resume(stream)
-        if self.device != "cpu" and is_device_failure(exc):
+        if not self.engine.alive:
+            self._restart_engine()
+        elif self.device != "cpu" and (getattr(exc, "device_failure", False) or is_device_failure(exc)):
             self._fall_back_to_cpu(exc)
         try:
             self.engine.reset()
@@ -511,28 +503,34 @@ class TalkingFaceNode(Node):
     def _fall_back_to_cpu(self, exc: Exception) -> None:
         """The GPU failed during inference: rebuild the engine on the CPU (seconds; audio queues meanwhile)."""
         started = time.monotonic()
-        emotion = self.engine.emotion
         try:
-            engine = self._make_engine("cpu")
+            self.device_fallback = self.engine.move_to_cpu(describe(exc))
         except Exception:  # noqa: BLE001 - keep the GPU engine; the next failure tries again
             self.get_logger().error("moving the engine to the CPU failed:\n" + traceback.format_exc())
             return
-        engine.set_emotion(emotion)
-        self.engine, self.device = engine, "cpu"
-        self.labels.text_encoder = engine.bundle.encoders.text
-        self.device_fallback = DeviceFallback(requested=self.params.device, reason=describe(exc), during="inference")
+        self.device = "cpu"
         self.counts["device_fallbacks"] += 1
         self.get_logger().warning(f"{self.device_fallback.message()}; the engine reloaded in "
+                                  f"{time.monotonic() - started:.1f} s")
+
+    def _restart_engine(self) -> None:
+        """The engine's process died (killed, out of memory): start another (seconds; audio queues meanwhile)."""
+        started = time.monotonic()
+        try:
+            self.engine.restart(emotion=self.timeline.emotion.text)
+        except Exception:  # noqa: BLE001 - the next failure tries again; the face rests meanwhile
+            self.get_logger().error("restarting the engine process failed:\n" + traceback.format_exc())
+            return
+        self.counts["engine_restarts"] += 1
+        self.get_logger().warning(f"the engine process died; a new one (pid {self.engine.pid}) took over in "
                                   f"{time.monotonic() - started:.1f} s")
 
     def _do(self, action, arrival: float) -> int:
         """Run one intake action on the engine; returns how many frames came out too late."""
         if isinstance(action, Begin):
-            self.engine.reset()
-            self._frames = GridFrames(action.first_frame, model_fps=self.engine.fps, grid_fps=self.params.fps)
+            self.engine.begin(action.pad_samples)  # its pad is silence at ENGINE_RATE
+            self._frames = GridFrames(action.first_frame, model_fps=self.engine.info.fps, grid_fps=self.params.fps)
             self._utterance = action.utterance_id
-            if action.pad_samples:
-                self.engine.push(np.zeros(action.pad_samples, np.float32), ENGINE_RATE)
             return 0
         if self._frames is None:  # audio before any Begin cannot happen; be safe
             return 0
@@ -544,25 +542,25 @@ class TalkingFaceNode(Node):
                     break
                 piece = action.samples[i:i + step]
                 t = time.perf_counter()
-                self.engine.push(piece, action.sample_rate)
+                made = self.engine.feed(piece, action.sample_rate)
                 self._compute.append((time.monotonic(), time.perf_counter() - t, len(piece) / action.sample_rate))
-                late += self._deliver(arrival)
+                late += self._deliver(made, arrival)
             return late
         if isinstance(action, End):
             t = time.perf_counter()
-            self.engine.flush()
+            made = self.engine.finish()
             self._compute.append((time.monotonic(), time.perf_counter() - t, 0.0))
-            late = self._deliver(arrival)
+            late = self._deliver(made, arrival)
             self._frames = None
             return late
         raise TypeError(f"unknown intake action {action!r}")
 
-    def _deliver(self, arrival: float) -> int:
-        frames = self.engine.pull()
-        if not frames:
+    def _deliver(self, made: tuple[np.ndarray, np.ndarray], arrival: float) -> int:
+        index, weights = made
+        if not len(index):
             return 0
         ready = time.monotonic()
-        grid = [kw for f in frames for kw in self._frames.add(f.index, f.weights)]
+        grid = [kw for i, w in zip(index.tolist(), weights) for kw in self._frames.add(i, w)]
         with self._lock:
             late = sum(not self.timeline.add_speech(k, w, utterance_id=self._utterance, arrival=arrival)
                        for k, w in grid)
@@ -575,8 +573,7 @@ class TalkingFaceNode(Node):
                 text, at_ns = self._emotion_next
             self._emotion_next = None
         text = clean_text(text)[0] or self.default_emotion  # (_on_emotion cleaned it already)
-        self.engine.set_emotion(text)  # blends in from the newest audio: about now on the audio clock
-        label = self.labels(text)
+        label = self.engine.set_emotion(text)  # blends in from the newest audio: about now on the audio clock
         with self._lock:
             k = self.timeline.set_emotion(Emotion(text, *label), at_ns=at_ns)
         self._warn("emotion_set", f"emotion {text!r} -> {label[0]} {label[1]} from frame {k}", info=True)
@@ -622,7 +619,7 @@ class TalkingFaceNode(Node):
             level = max(level, DiagnosticStatus.WARN)
             message = f"on the CPU: {self.params.device} failed" + ("" if message == "ok" else f"; {message}")
         values = {
-            "engine latency (s)": f"{self.engine.latency_s:.3f}", "delay (s)": f"{self.delay_s:.3f}",
+            "engine latency (s)": f"{self.engine.info.latency_s:.3f}", "delay (s)": f"{self.delay_s:.3f}",
             "audio arrival to frame final p50 (s)": _fmt(s["final_latency_p50"]),
             "audio arrival to frame final p95 (s)": _fmt(s["final_latency_p95"]),
             "audio arrival to frame published p50 (s)": _fmt(s["publish_latency_p50"]),
@@ -630,6 +627,7 @@ class TalkingFaceNode(Node):
             "real-time factor": f"{s['real_time_factor']:.3f}",
             "queued audio (s)": f"{s['queued_audio_s']:.3f}", "pending frames": str(s["pending_frames"]),
             "audio ahead of the clock (s)": f"{s['ahead_s']:.3f}", "max queue (s)": f"{self.params.max_queue:g}",
+            "engine process": str(self.engine.pid) if self.params.engine_process else "none (a thread)",
             "device": self.device, "device requested": self.params.device,
             "device fallback": "none" if self.device_fallback is None else self.device_fallback.message(),
             "emotion": s["emotion"], "emotion label": s["emotion_label"],
@@ -638,7 +636,7 @@ class TalkingFaceNode(Node):
                     "chunks_received", "chunks_dropped", "chunks_late", "chunks_lost", "duplicates",
                     "gaps_filled", "stamps_backwards", "resyncs", "restamped", "bad_inputs", "bad_emotions",
                     "utterances", "utterances_timed_out", "engine_errors", "utterances_resumed", "queue_full",
-                    "device_fallbacks", "clipped_chunks", "emotions_received", "emotions_superseded",
+                    "device_fallbacks", "engine_restarts", "clipped_chunks", "emotions_received", "emotions_superseded",
                     "emotions_cleaned"):
             values[key.replace("_", " ")] = str(counts[key])
         status = DiagnosticStatus(level=level, name=f"{self.get_fully_qualified_name()}: face", message=message,
@@ -676,6 +674,8 @@ class TalkingFaceNode(Node):
             pass
         if self._worker.is_alive():
             self._worker.join(timeout=STOP_JOIN_S)
+        if not self._worker.is_alive():  # else the worker still uses it; the process's end closes it
+            self.engine.close()
 
 
 def _snapshot(counter: Counter) -> Counter:
