@@ -35,6 +35,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from .encoders.base import SpeechEncoder, TextEncoder
+from .encoders.causal_speech import HOP, WINDOW, CausalSpeechEncoder, CausalStream
 from .ort_session import session_options
 
 LOG = logging.getLogger(__name__)
@@ -253,6 +254,39 @@ class OnnxSpeechEncoder(SpeechEncoder):
         return np.asarray(out[0], np.float32)
 
 
+class OnnxCausalSpeechEncoder(CausalSpeechEncoder):
+    """The exported causal encoder (``speech_step.onnx``): the same frames and streams as
+    ``CausalSpeechEncoder``, each stream carrying its state through the graph's inputs and outputs."""
+
+    def __init__(self, folder, spec: dict, *, providers, threads: int | None = None):  # noqa: super().__init__ loads torch weights
+        self.name = spec["name"]
+        self.feature_dim = int(spec["feature_dim"])
+        self.frame_stride, self.frame_span = int(spec["frame_stride"]), int(spec["frame_span"])
+        self.n_mels, self.layers, self.dim = int(spec["n_mels"]), int(spec["layers"]), int(spec["dim"])
+        self.model_path = Path(folder) / spec["file"]
+        self.max_single_pass_s = math.inf  # as CausalSpeechEncoder: ``encode`` streams
+        self.left_context_s = self.right_context_s = self.crossfade_s = 0.0
+        self.session = session(self.model_path, providers=providers, threads=threads)
+
+    def new_stream(self) -> "OnnxCausalStream":
+        return OnnxCausalStream(self)
+
+
+class OnnxCausalStream(CausalStream):
+    def __init__(self, encoder: OnnxCausalSpeechEncoder):  # noqa: CausalStream.__init__ takes a torch network
+        self.encoder = encoder
+        self.feature_dim = encoder.feature_dim
+        self.reset()
+
+    def _step(self, audio: np.ndarray) -> np.ndarray:
+        e = self.encoder
+        past = np.zeros((1, 2, e.n_mels), np.float32) if self._past is None else self._past
+        state = np.zeros((e.layers, 1, e.dim), np.float32) if self._state is None else self._state
+        feats, self._past, self._state = e.session.run(
+            None, {"audio": np.ascontiguousarray(audio, np.float32)[None], "past": past, "state": state})
+        return feats[0]
+
+
 class TextGraph:
     """A text graph (token ids + attention mask -> one vector per text, ``onnx_export.export_text_graph``)
     with its ``tokenizers`` tokenizer: texts in, vectors out, without transformers.
@@ -375,7 +409,10 @@ def load_onnx_bundle(folder, *, device: str = "auto", precision: str = "auto", o
 
     graphs = manifest["graphs"]
     part_threads = {part: options.get(part, {}).get("threads", threads) for part in ("speech", "text")}
-    if "speech" in graphs:
+    if "speech" in graphs and graphs["speech"]["kind"] == "causal":
+        speech = OnnxCausalSpeechEncoder(where, graphs["speech"], threads=part_threads["speech"],
+                                         providers=providers_for(_causal_speech_profiles(graphs["speech"])))
+    elif "speech" in graphs:
         speech = OnnxSpeechEncoder(where, graphs["speech"], threads=part_threads["speech"],
                                    providers=providers_for(_speech_profiles(graphs["speech"])))
     else:
@@ -432,6 +469,15 @@ def _speech_profiles(spec: dict) -> dict[str, str]:
     # the last window of a long input runs to its end: up to one frame longer than the others
     longest = int(round(float(spec["max_single_pass_s"]) * 16000)) + int(spec["frame_stride"])
     return {"min": f"audio:1x{shortest}", "opt": f"audio:1x{min(longest, 3 * 16000)}", "max": f"audio:1x{longest}"}
+
+
+def _causal_speech_profiles(spec: dict) -> dict[str, str]:
+    """One feature frame (a pair of mel frames), a 0.1 s piece, the 60 s block ``encode`` feeds."""
+    def shape(pairs: int) -> str:
+        return (f"audio:1x{(2 * pairs - 1) * HOP + WINDOW},past:1x2x{spec['n_mels']},"
+                f"state:{spec['layers']}x1x{spec['dim']}")
+
+    return {"min": shape(1), "opt": shape(5), "max": shape(3000)}
 
 
 def _text_profiles(spec: dict) -> dict[str, str]:

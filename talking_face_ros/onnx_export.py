@@ -337,6 +337,10 @@ def _export_speech(encoder, out: Path, opset: int, threads: int | None) -> tuple
         return {"kind": "moonshine", **common,
                 "note": "already an onnxruntime model (moonshine-cpp's encoder_model.ort), run from its ONNX conversion "
                         "in the cache folder"}, None
+    if kind in ("CausalSpeechEncoder", "OnnxCausalSpeechEncoder"):
+        if kind == "OnnxCausalSpeechEncoder":  # a bundle loaded by the ONNX backend: nothing in torch to export
+            return {"kind": "causal", "note": "not exported: the encoder given runs in onnxruntime already"}, None
+        return _export_causal_speech(encoder, out, opset, threads)
     if kind != "Wav2Vec2Encoder":
         return {"kind": kind, "note": "not exported: no ONNX export for this encoder"}, None
 
@@ -373,6 +377,74 @@ def _export_speech(encoder, out: Path, opset: int, threads: int | None) -> tuple
     check = {"lengths_samples": lengths, "max_abs_diff": worst, "runtime": "onnxruntime CPU"}
     if worst > 1e-3:
         raise ValueError(f"ONNX export of the speech encoder does not match PyTorch: {check}")
+    return spec, check
+
+
+def _export_causal_speech(encoder, out: Path, opset: int, threads: int | None) -> tuple[dict, dict]:
+    """The causal encoder's streaming step (``speech_step.onnx``): audio holding 2G mel frames and
+    the stream's state in; G feature frames and the new state out (``encoders.causal_speech``).
+
+    The spectrum is a strided convolution with the windowed DFT basis instead of torch.stft, so
+    that the graph holds only Conv, MatMul and GRU, which every execution provider runs.
+    """
+    import math
+
+    import torch
+    from torch import nn
+
+    from .encoders.causal_speech import HOP, N_FFT, WINDOW, CausalStream
+
+    net = encoder.net
+    c = net.config
+
+    class StepGraph(nn.Module):
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+            n = torch.arange(N_FFT, dtype=torch.float64)
+            k = torch.arange(N_FFT // 2 + 1, dtype=torch.float64)[:, None]
+            window = torch.nn.functional.pad(net.window.double(), ((N_FFT - WINDOW) // 2, (N_FFT - WINDOW + 1) // 2))
+            angle = 2 * math.pi * k * n / N_FFT
+            basis = torch.cat([torch.cos(angle) * window, -torch.sin(angle) * window])  # (2 (N_FFT/2 + 1), N_FFT)
+            self.register_buffer("basis", basis.float()[:, None, :])
+
+        def forward(self, audio, past, state):
+            spec = torch.nn.functional.conv1d(audio[:, None, :], self.basis, stride=HOP)  # (1, 2 bins, M)
+            bins = spec.shape[1] // 2
+            power = spec[:, :bins].square() + spec[:, bins:].square()
+            mel = torch.log(torch.matmul(self.net.mel_fb, power) + 1e-6).transpose(1, 2)
+            return self.net.step((mel - self.net.mel_mean) / self.net.mel_std, past, state)
+
+    pairs = 7
+    audio = torch.randn(1, (2 * pairs - 1) * HOP + WINDOW, generator=torch.Generator().manual_seed(1)) * 0.1
+    past = torch.zeros(1, 2, c.n_mels)
+    state = torch.zeros(c.layers, 1, c.dim)
+    _export(StepGraph(net), (audio, past, state), out / "speech_step.onnx", opset, ["audio", "past", "state"],
+            ["features", "past_out", "state_out"],
+            {"audio": {1: "samples"}, "features": {1: "frames"}})
+    spec = {"kind": "causal", "name": encoder.name, "feature_dim": int(encoder.feature_dim),
+            "frame_stride": int(encoder.frame_stride), "frame_span": int(encoder.frame_span),
+            "n_mels": int(c.n_mels), "layers": int(c.layers), "dim": int(c.dim), "file": "speech_step.onnx",
+            "inputs": [["audio", "float32", [1, "samples"]], ["past", "float32", [1, 2, int(c.n_mels)]],
+                       ["state", "float32", [int(c.layers), 1, int(c.dim)]]],
+            "outputs": [["features", "float32", [1, "frames", int(encoder.feature_dim)]],
+                        ["past_out", "float32", [1, 2, int(c.n_mels)]],
+                        ["state_out", "float32", [int(c.layers), 1, int(c.dim)]]]}
+    from .onnx_backend import OnnxCausalSpeechEncoder
+
+    exported = OnnxCausalSpeechEncoder(out, spec, providers=["CPUExecutionProvider"], threads=threads)
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal(16000 * 3) * 0.1).astype(np.float32)
+    cuts = np.sort(rng.integers(0, len(x), 20))  # streamed in uneven pieces, as a microphone sends them
+    want = CausalStream(net)
+    got = exported.new_stream()
+    a = np.concatenate([want.push(piece) for piece in np.split(x, cuts)])
+    b = np.concatenate([got.push(piece) for piece in np.split(x, cuts)])
+    check = {"samples": len(x), "pieces": len(cuts) + 1, "frames": len(a),
+             "max_abs_diff": float(np.abs(a - b).max()) if len(a) == len(b) else math.inf,
+             "runtime": "onnxruntime CPU"}
+    if len(a) != len(b) or check["max_abs_diff"] > 1e-3:
+        raise ValueError(f"ONNX export of the causal speech encoder does not match PyTorch: {check}")
     return spec, check
 
 

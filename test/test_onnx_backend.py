@@ -382,3 +382,32 @@ def test_upsampling_positions_stay_exact_in_fp16_past_2048_frames():
     full = upsample_linear(x, 8, torch.tensor([400]))
     half = upsample_linear(x.half(), 8, torch.tensor([400])).float()
     assert (full - half).abs().max() < 1e-2
+
+
+def test_the_low_latency_model_runs_its_causal_encoder_in_onnxruntime(tmp_path):
+    """The shipped low-latency model exported whole, its causal speech encoder included
+    (``speech_step.onnx``, state in and out): streamed in 20 ms pieces, the same frames as PyTorch."""
+    from talking_face_ros.onnx_backend import OnnxCausalSpeechEncoder
+    from talking_face_ros.paths import LIVE_MODEL_DIR
+
+    out = tmp_path / "onnx"
+    manifest = export_bundle(LIVE_MODEL_DIR, out, threads=1)
+    assert manifest["graphs"]["speech"]["kind"] == "causal"
+    assert manifest["parity"]["speech"]["max_abs_diff"] < 1e-4
+    assert {i[0] for i in manifest["graphs"]["speech"]["inputs"]} == {"audio", "past", "state"}
+    torch_engine = Engine.from_bundle(LIVE_MODEL_DIR, device="cpu")
+    onnx_engine = Engine.from_bundle(LIVE_MODEL_DIR, device="cpu", backend="onnx", onnx_dir=out)
+    assert isinstance(onnx_engine.bundle.encoders.speech, OnnxCausalSpeechEncoder)
+    assert onnx_engine.causal_features and onnx_engine.latency_s == pytest.approx(torch_engine.latency_s)
+    audio = (np.random.default_rng(7).standard_normal(int(2.3 * SR)) * 0.1).astype(np.float32)
+    out_frames = []
+    for engine in (torch_engine, onnx_engine):
+        for i in range(0, len(audio), 320):
+            engine.push(audio[i:i + 320], SR)
+        engine.flush()
+        out_frames.append(engine.pull_arrays())
+    (idx_t, _, w_t), (idx_o, _, w_o) = out_frames
+    assert np.array_equal(idx_t, idx_o) and len(idx_t) == 69
+    diff = float(np.abs(w_t - w_o).max())
+    print(f"\nlow-latency model streamed, torch vs onnx backend, {len(idx_t)} frames: max |diff| {diff:.2e}")
+    assert diff < BOUND

@@ -173,41 +173,44 @@ def save_network(net, folder: str | Path, *, info: dict | None = None) -> Path:
 
 
 class CausalStream:
-    """Incremental features of one utterance: ``push`` audio, get every newly complete frame."""
+    """Incremental features of one utterance: ``push`` audio, get every newly complete frame.
+
+    Audio is kept until it completes a pair of mel frames (one feature frame), so each call
+    runs ``_step`` on whole pairs only; the ONNX backend's stream (``onnx_backend``) overrides
+    ``_step`` and keeps the rest.
+    """
 
     def __init__(self, net):
         self.net = net
+        self.feature_dim = net.config.feature_dim
         self.reset()
 
     def reset(self) -> None:
-        import torch
-
-        c = self.net.config
-        self._audio = np.zeros(0, np.float32)  # samples not yet in a complete mel frame
-        self._mel = torch.zeros(1, 0, c.n_mels)  # a mel frame waiting for its pair
-        self._past = torch.zeros(1, 2, c.n_mels)  # the stem's two mel frames before the next pair
-        self._state = None  # GRU hidden state
+        self._audio = np.zeros(0, np.float32)  # samples of mel frames not yet in a complete pair
+        self._past = None  # the stem's two mel frames before the next pair (None: zeros)
+        self._state = None  # GRU hidden state (None: zeros)
         self.frames = 0  # feature frames returned so far
 
     def push(self, audio: np.ndarray) -> np.ndarray:
         """(n, feature_dim) float32 frames that ``audio`` (16 kHz mono float) completed."""
+        audio = np.concatenate([self._audio, np.asarray(audio, np.float32)])
+        pairs = ((len(audio) - WINDOW) // HOP + 1) // 2 if len(audio) >= WINDOW else 0
+        if pairs <= 0:
+            self._audio = audio
+            return np.zeros((0, self.feature_dim), np.float32)
+        feats = self._step(audio[:(2 * pairs - 1) * HOP + WINDOW])  # exactly 2 * pairs mel frames
+        self._audio = audio[2 * pairs * HOP:]
+        self.frames += pairs
+        return feats
+
+    def _step(self, audio: np.ndarray) -> np.ndarray:
         import torch
 
-        audio = np.concatenate([self._audio, np.asarray(audio, np.float32)])
-        count = (len(audio) - WINDOW) // HOP + 1 if len(audio) >= WINDOW else 0
-        if count <= 0:
-            self._audio = audio
-            return np.zeros((0, self.net.config.feature_dim), np.float32)
         with torch.inference_mode():
-            mel = self.net.log_mel(torch.from_numpy(audio[:(count - 1) * HOP + WINDOW])[None])
-            self._audio = audio[count * HOP:]
-            mel = torch.cat([self._mel, mel], dim=1)
-            pairs = mel.shape[1] // 2
-            self._mel = mel[:, 2 * pairs:]
-            if pairs == 0:
-                return np.zeros((0, self.net.config.feature_dim), np.float32)
-            feats, self._past, self._state = self.net.step(mel[:, :2 * pairs], self._past, self._state)
-        self.frames += pairs
+            mel = self.net.log_mel(torch.from_numpy(np.ascontiguousarray(audio))[None])
+            if self._past is None:
+                self._past = mel.new_zeros(1, 2, mel.shape[2])
+            feats, self._past, self._state = self.net.step(mel, self._past, self._state)
         return feats[0].numpy()
 
 
