@@ -258,7 +258,8 @@ class OnnxCausalSpeechEncoder(CausalSpeechEncoder):
     """The exported causal encoder (``speech_step.onnx``): the same frames and streams as
     ``CausalSpeechEncoder``, each stream carrying its state through the graph's inputs and outputs."""
 
-    def __init__(self, folder, spec: dict, *, providers, threads: int | None = None):  # noqa: super().__init__ loads torch weights
+    # Not CausalSpeechEncoder.__init__: that loads the torch weights this class replaces.
+    def __init__(self, folder, spec: dict, *, providers, threads: int | None = None):
         self.name = spec["name"]
         self.feature_dim = int(spec["feature_dim"])
         self.frame_stride, self.frame_span = int(spec["frame_stride"]), int(spec["frame_span"])
@@ -273,7 +274,10 @@ class OnnxCausalSpeechEncoder(CausalSpeechEncoder):
 
 
 class OnnxCausalStream(CausalStream):
-    def __init__(self, encoder: OnnxCausalSpeechEncoder):  # noqa: CausalStream.__init__ takes a torch network
+    """One utterance through ``speech_step.onnx``: the stem's last mel frames and the GRU state
+    are the graph's outputs of one call and its inputs at the next."""
+
+    def __init__(self, encoder: OnnxCausalSpeechEncoder):  # not CausalStream's: that one takes a torch network
         self.encoder = encoder
         self.feature_dim = encoder.feature_dim
         self.reset()

@@ -73,10 +73,11 @@ encoder's and the emotion labels' caches are LRUs.
 Faults: an exception in the engine (an encoder or model error) ends the utterance: the
 engine is reset, the face shows rest, the error is logged with its traceback the first time
 (later ones as one throttled line) and counted in ``engine_errors``, and the stream's next
-chunk starts the utterance again. An engine process that dies (killed, out of memory) is started again
-the same way (counted in ``engine_restarts``); frames at rest go on meanwhile. ``device: cuda`` without a usable GPU, or a GPU failure
-(out of memory, CUDA error) while loading or during inference, moves the engine to the CPU
-with one warning and a ``device fallback`` diagnostics entry (``device_fallback``).
+chunk starts the utterance again. An engine process that dies (killed, out of memory) is
+started again the same way (counted in ``engine_restarts``); frames at rest go on meanwhile.
+``device: cuda`` without a usable GPU, or a GPU failure (out of memory, CUDA error) while
+loading or during inference, moves the engine to the CPU with one warning and a ``device
+fallback`` diagnostics entry (``device_fallback``).
 SIGINT and SIGTERM stop the engine worker between two audio pieces and end the process at
 once with status 0 (the interpreter's own teardown of torch alone takes seconds).
 """
@@ -365,7 +366,9 @@ class TalkingFaceNode(Node):
         # that runs late (a busy executor, a machine slow to wake a sleeping thread) publishes
         # exactly the frames due at its scheduled time, so frames go out one per tick.
         until_next = self._frame_timer.time_until_next_call()
-        tick_ns = now_ns if until_next is None else min(now_ns, now_ns + until_next - self._frame_timer.timer_period_ns)
+        tick_ns = now_ns
+        if until_next is not None:
+            tick_ns = min(now_ns, now_ns + until_next - self._frame_timer.timer_period_ns)
         if not self._worker_started:
             # First tick: frame k falls due exactly on the timer's tick k, so frames leave at
             # stamp + delay. Anchored to when the tick was due, not to when it ran: the first
