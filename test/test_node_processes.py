@@ -23,7 +23,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E
 from scipy.io import wavfile  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 
-from talking_face_ros.child_process import Child  # noqa: E402
+from talking_face_ros.child_process import Child, process_tree  # noqa: E402
 from talking_face_ros.data.sample import frame_count  # noqa: E402
 from talking_face_ros.face_timeline import ENGINE_RATE, NS  # noqa: E402
 
@@ -44,6 +44,14 @@ def env():
     e.update(ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", PYTHONUNBUFFERED="1",
              FASTDDS_DEFAULT_PROFILES_FILE=str(REPO / "config" / "fastdds_localhost.xml"))
     return e
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, ended but not yet reaped, counts as ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def start_process(*args) -> Child:
@@ -144,7 +152,12 @@ def test_wav_publisher_drives_the_installed_node(graph, tmp_path):
         stamps = np.array([stamp_ns(f) for f in frames])
         assert np.all(np.diff(index) == 1) and np.all(np.diff(stamps) == period)
         assert {f.fps for f in frames} == {25.0}
+        # The engine runs in a child process (engine_process: true in the YAML), which ends with the node.
+        engines = [p for p in process_tree(node.proc.pid)[1:]
+                   if b"talking_face_ros.engine_process" in Path(f"/proc/{p}/cmdline").read_bytes()]
+        assert len(engines) == 1, process_tree(node.proc.pid)
         assert node.stop(signal.SIGTERM) == 0, node.output()
+        wait_for(lambda: not running(engines[0]), 10.0, "the engine process to end with the node")
     finally:
         if node.proc.poll() is None:
             node.proc.kill()
