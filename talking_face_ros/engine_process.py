@@ -363,9 +363,13 @@ def serve(conn: Connection) -> int:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the node, which closes the socket
-    import torch  # noqa: F401 - the slow imports first, while the node may still be starting
+    # The slow imports first, while the node process still starts (about 2.5 s here, of which
+    # torch 1.9 s): only loading the bundle named in the settings is left for after them.
+    import onnxruntime  # noqa: F401 - Moonshine and MiniLM run in it
+    import torch  # noqa: F401
 
-    from . import engine  # noqa: F401
+    from . import bundle, engine, idle_face, model  # noqa: F401
+    from .encoders import registry  # noqa: F401
     try:
         settings = EngineSettings(**conn.recv())
     except (EOFError, OSError):
