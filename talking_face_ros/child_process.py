@@ -104,13 +104,13 @@ def process_tree(pid: int) -> list[int]:
     return found
 
 
-def proc_memory_mb(pid: int, *, tree: bool = True) -> tuple[float, float]:
-    """(VmRSS, VmHWM) in MB of a process, with its descendants' added (``tree``), from /proc.
+def proc_memory_mb(pid: int) -> tuple[float, float]:
+    """(VmRSS, VmHWM) in MB of a process with its descendants' added, from /proc.
 
     The sum of the peaks (VmHWM) bounds the peak of the sum from above.
     """
     rss = hwm = 0.0
-    for p in process_tree(pid) if tree else [pid]:
+    for p in process_tree(pid):
         try:
             lines = Path(f"/proc/{p}/status").read_text().splitlines()
         except OSError:  # a descendant that ended meanwhile
@@ -124,10 +124,10 @@ def proc_memory_mb(pid: int, *, tree: bool = True) -> tuple[float, float]:
     return rss, hwm
 
 
-def proc_cpu_s(pid: int, *, tree: bool = True) -> float:
-    """User + system CPU seconds a process (with its living descendants: ``tree``) has used, from /proc."""
+def proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process and its living descendants have used, from /proc."""
     total = 0.0
-    for p in process_tree(pid) if tree else [pid]:
+    for p in process_tree(pid):
         try:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:

@@ -3,7 +3,7 @@
 Why a child process: CPython runs one thread of a process at a time (the GIL). The engine's
 Python work between two torch calls holds up the node's frame timer, which then publishes a
 frame a few ms late: with the engine in a thread beside the timer, bench/node_latency.py
-measured frame-interval jitter p99 of 6-9 ms on the 2-core CI machine (target 5 ms). In a child,
+measured frame-interval jitter p99 of 5.6-9.6 ms on this 2-core machine (target 5 ms). In a child,
 the engine has an interpreter of its own; the node's process keeps only ROS, the audio intake
 and the frame timeline, and waits on a socket (GIL released) while the engine computes.
 
@@ -129,22 +129,12 @@ class EngineHost:
             engine.set_identity(s.identity)
         return engine
 
-    def reset(self) -> None:
-        self.engine.reset()
-
-    def push(self, samples: np.ndarray, sample_rate: float) -> int:
-        return self.engine.push(samples, sample_rate)
-
-    def flush(self) -> int:
-        return self.engine.flush()
-
-    def pull(self) -> tuple[np.ndarray, np.ndarray]:
-        """Frames made final since the last pull: indices (n,) int64 and weights (n, 52) float32."""
-        index, _, weights = self.engine.pull_arrays()
-        return index, weights
-
     # One call each for what the node does per audio piece: across processes, every call is a
     # round trip, and each wakes a sleeping process (on a virtual machine that can take ms).
+    def reset(self) -> None:
+        """Forget the utterance (after an engine error)."""
+        self.engine.reset()
+
     def begin(self, pad_samples: int) -> None:
         """A new utterance, after ``pad_samples`` of silence (its first sample's place on the frame grid)."""
         self.engine.reset()
@@ -152,14 +142,18 @@ class EngineHost:
             self.engine.push(np.zeros(pad_samples, np.float32), SAMPLE_RATE)
 
     def feed(self, samples: np.ndarray, sample_rate: float) -> tuple[np.ndarray, np.ndarray]:
-        """``push`` then ``pull``."""
+        """Audio in; the frames it made final out: indices (n,) int64 and weights (n, 52) float32."""
         self.engine.push(samples, sample_rate)
-        return self.pull()
+        return self._pull()
 
     def finish(self) -> tuple[np.ndarray, np.ndarray]:
-        """``flush`` then ``pull``: the end of the utterance."""
+        """The end of the utterance: its remaining frames, as ``feed`` returns them."""
         self.engine.flush()
-        return self.pull()
+        return self._pull()
+
+    def _pull(self) -> tuple[np.ndarray, np.ndarray]:
+        index, _, weights = self.engine.pull_arrays()
+        return index, weights
 
     def set_emotion(self, text: str) -> tuple[str, int]:
         """Blend towards ``text`` from the newest audio on; returns its (MEAD emotion, intensity)."""
@@ -233,15 +227,6 @@ class EngineProcess:
 
     def reset(self) -> None:
         self._call("reset")
-
-    def push(self, samples: np.ndarray, sample_rate: float) -> int:
-        return self._call("push", np.ascontiguousarray(samples), float(sample_rate))
-
-    def flush(self) -> int:
-        return self._call("flush")
-
-    def pull(self) -> tuple[np.ndarray, np.ndarray]:
-        return self._call("pull")
 
     def begin(self, pad_samples: int) -> None:
         self._call("begin", int(pad_samples))
@@ -355,7 +340,7 @@ def _info_from(fields: dict) -> EngineInfo:
                          "default_label": tuple(fields["default_label"])})
 
 
-CALLS = {"reset", "push", "flush", "pull", "begin", "feed", "finish", "set_emotion", "emotion", "move_to_cpu", "info"}
+CALLS = {"reset", "begin", "feed", "finish", "set_emotion", "emotion", "move_to_cpu", "info"}
 
 
 def serve(conn: Connection) -> int:

@@ -59,7 +59,7 @@ SPECS: tuple[Spec, ...] = (
          "(all cores, slower when other processes share them)", 0, 64),
     Spec("engine_process", True, "Run the engine (networks, emotion text) in a child process, so that its "
          "work never holds up the frame timer (steady frame intervals); false: a thread of the node's "
-         "process (one process less, ~0.4 GB less memory, a few ms of frame jitter on a busy CPU)"),
+         "process (one process less, about 50 MB less memory, a few ms more frame jitter on a busy CPU)"),
     Spec("fps", 30.0, "Frames per second published on blendshapes, idle or speaking", 1.0, 120.0),
     Spec("lookahead", 3.0, "Most audio lookahead in seconds accepted from the model (engine latency); "
          "a model needing more refuses to start", 0.0, 30.0),

@@ -3,6 +3,7 @@ process, errors that come back named, a child that dies is noticed and replaced,
 that never outlives the process that started it."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -39,38 +40,21 @@ def voiced(seconds: float, seed: int = 0) -> np.ndarray:
             + 0.02 * rng.standard_normal(len(t))).astype(np.float32)
 
 
-def animate(engine, audio: np.ndarray, piece: int = 1600, *, one_call: bool = False):
-    """(indices, weights) of ``audio`` after 100 samples of pad, piece by piece; ``one_call``: the
-    node's calls (begin / feed / finish), else reset / push / pull / flush."""
-    index, weights = [], []
-    if one_call:
-        engine.begin(100)
-    else:
-        engine.reset()
-        engine.push(np.zeros(100, np.float32), 16000)
-    for start in range(0, len(audio), piece):
-        if one_call:
-            i, w = engine.feed(audio[start:start + piece], 16000)
-        else:
-            engine.push(audio[start:start + piece], 16000)
-            i, w = engine.pull()
-        index.append(i)
-        weights.append(w)
-    if one_call:
-        i, w = engine.finish()
-    else:
-        engine.flush()
-        i, w = engine.pull()
-    return np.concatenate(index + [i]), np.concatenate(weights + [w])
+def animate(engine, audio: np.ndarray, piece: int = 1600) -> tuple[np.ndarray, np.ndarray]:
+    """(indices, weights) of ``audio`` after 100 samples of pad, fed piece by piece as the node feeds it."""
+    engine.begin(100)
+    parts = [engine.feed(audio[start:start + piece], 16000) for start in range(0, len(audio), piece)]
+    parts.append(engine.finish())
+    return np.concatenate([i for i, _ in parts]), np.concatenate([w for _, w in parts])
 
 
 def test_the_child_makes_the_frames_this_process_makes(settings, child):
     host = EngineHost(settings)
     assert child.info.pid == child.pid != os.getpid() and host.info.pid == os.getpid()
-    assert child.info == host.info.__class__(**{**host.info.__dict__, "pid": child.pid})
+    assert child.info == dataclasses.replace(host.info, pid=child.pid)
     assert child.info.default_emotion == "calm" and child.emotion == "calm"
     audio = voiced(1.7)
-    got_index, got = animate(child, audio, one_call=True)
+    got_index, got = animate(child, audio)
     want_index, want = animate(host, audio)
     assert got.shape == want.shape and got.shape[1] == 52 and len(got) > 40
     np.testing.assert_array_equal(got_index, want_index)
@@ -81,14 +65,12 @@ def test_the_child_makes_the_frames_this_process_makes(settings, child):
 
 def test_an_error_in_the_child_comes_back_named_and_the_child_goes_on(child):
     with pytest.raises(EngineCallError, match="audio must be 1-D") as caught:
-        child.push(np.zeros((2, 2, 2), np.float32), 16000)
+        child.feed(np.zeros((2, 2, 2), np.float32), 16000)
     assert caught.value.kind == "ValueError" and "Traceback" in caught.value.remote_traceback
     assert not caught.value.device_failure
     assert child.alive
     child.reset()
-    child.push(voiced(0.5), 16000)
-    child.flush()
-    assert len(child.pull()[0]) > 0
+    assert len(animate(child, voiced(0.5))[0]) > 0
 
 
 def test_a_move_to_the_cpu_keeps_the_emotion_and_says_why(child):
@@ -98,7 +80,7 @@ def test_a_move_to_the_cpu_keeps_the_emotion_and_says_why(child):
     assert fallback.during == "inference" and "injected" in fallback.reason
     assert child.info.fallback == fallback and child.info.device == "cpu" and child.info.pid == child.pid
     assert child.emotion == "furious"
-    assert len(animate(child, voiced(0.5), one_call=True)[0]) > 0
+    assert len(animate(child, voiced(0.5))[0]) > 0
 
 
 def test_a_bad_setting_is_refused_with_its_name(settings):
@@ -121,9 +103,7 @@ def test_a_killed_child_is_noticed_and_a_restart_keeps_the_emotion(settings):
         engine.restart(emotion="furious")
         assert engine.alive and engine.pid != old and engine.restarts == 1
         assert engine.emotion == "furious"
-        engine.push(voiced(0.5), 16000)
-        engine.flush()
-        assert len(engine.pull()[0]) > 0
+        assert len(animate(engine, voiced(0.5))[0]) > 0
     finally:
         engine.close()
     assert not engine.alive

@@ -125,6 +125,15 @@ def test_the_causal_low_latency_network_exports_with_the_same_codes(tmp_path):
     export_matches_pytorch(folder, tmp_path, seed=30, state_matters=False)  # untrained: its refine head is zero
 
 
+def assert_same_frames(torch_frames, onnx_frames, *, frames: int, what: str) -> None:
+    """Two engines' ``pull_arrays``: the same ``frames`` indices, weights within BOUND."""
+    (idx_t, _, w_t), (idx_o, _, w_o) = torch_frames, onnx_frames
+    assert np.array_equal(idx_t, idx_o) and len(idx_t) == frames
+    diff = float(np.abs(w_t - w_o).max())
+    print(f"\n{what}, torch vs onnx backend, {len(idx_t)} frames: max |diff| {diff:.2e}")
+    assert diff < BOUND
+
+
 def test_engine_with_the_onnx_backend_streams_the_torch_frames(folder, exported):
     torch_engine = Engine.from_bundle(folder, device="cpu")
     onnx_engine = Engine.from_bundle(folder, device="cpu", backend="onnx", onnx_dir=exported)
@@ -149,11 +158,7 @@ def test_engine_with_the_onnx_backend_streams_the_torch_frames(folder, exported)
         engine.set_emotion("calm")
         engine.flush()
         out.append(engine.pull_arrays())
-    (idx_t, _, w_t), (idx_o, _, w_o) = out
-    assert np.array_equal(idx_t, idx_o) and len(idx_t) == 81
-    diff = float(np.abs(w_t - w_o).max())
-    print(f"\nengine streamed, torch vs onnx backend, {len(idx_t)} frames: max |diff| {diff:.2e}")
-    assert diff < BOUND
+    assert_same_frames(*out, frames=81, what="engine streamed")
     # temperature > 0 is not in the graphs: the PyTorch model samples them, per window (the torch
     # engine draws per code, so the two draw differently); a seed repeats a draw.
     a = onnx_engine.animate(audio, SR, temperature=1.0, seed=5)[1]
@@ -406,8 +411,4 @@ def test_the_low_latency_model_runs_its_causal_encoder_in_onnxruntime(tmp_path):
             engine.push(audio[i:i + 320], SR)
         engine.flush()
         out_frames.append(engine.pull_arrays())
-    (idx_t, _, w_t), (idx_o, _, w_o) = out_frames
-    assert np.array_equal(idx_t, idx_o) and len(idx_t) == 69
-    diff = float(np.abs(w_t - w_o).max())
-    print(f"\nlow-latency model streamed, torch vs onnx backend, {len(idx_t)} frames: max |diff| {diff:.2e}")
-    assert diff < BOUND
+    assert_same_frames(*out_frames, frames=69, what="low-latency model streamed")

@@ -8,7 +8,7 @@ def prepare(executable: str) -> None:
     """Called by each installed node executable before it imports its node's module.
 
     talking_face_node: its engine process starts now (engine_process.prestart), so that torch
-    loads there while this process loads rclpy and the node (about 1 s less start-up on 2 cores).
+    loads there while this process loads rclpy and the node.
     """
     if executable == "talking_face_node":
         from talking_face_ros.engine_process import prestart
