@@ -1,7 +1,7 @@
 """Cost of this project's streaming engine against peer architectures, side by side.
 
     python bench/peers.py [--seconds 10,60] [--systems ours-default,ours-w2v-clip,lam,faceformer,emotalk]
-                          [--threads 2] [--device cpu|cuda] [--chunk 1.0] [--small-chunk 0.1]
+                          [--threads 2] [--encoder-threads 2] [--device cpu|cuda] [--chunk 1.0] [--small-chunk 0.1]
                           [--model-chunk auto] [--stream-repeats 1]
                           [--offline lam,faceformer,emotalk] [--stream-cap emotalk=10] [--streams auto]
                           [--quick] [--label TEXT] [--out out/bench]
@@ -211,7 +211,8 @@ class PeerStream:
         return len(self.stream.flush())
 
 
-def build_system(name: str, *, device: str, threads: int, tiny: bool, workdir: Path) -> System:
+def build_system(name: str, *, device: str, threads: int, tiny: bool, workdir: Path,
+                 encoder_threads: int | None = None) -> System:
     """``name`` ready to run; ``tiny``: 2-layer encoders everywhere (smoke tests only).
 
     ``workdir`` holds generated model folders; one already there is reused (the jobs of one run
@@ -230,7 +231,10 @@ def build_system(name: str, *, device: str, threads: int, tiny: bool, workdir: P
                 make_random_bundle(folder, small=True)
         else:
             from talking_face_ros.paths import DEFAULT_MODEL_DIR as folder
-        speech = {"threads": threads} if device == "cpu" else {"threads": threads, "device": "auto"}
+        # Moonshine runs in onnxruntime: its own thread count, as the node's encoder_threads.
+        speech = {"threads": encoder_threads or threads}
+        if device != "cpu":
+            speech["device"] = "auto"
         return Ours(name, load_bundle(folder, device=device, encoder_options={"speech": speech}))
     if name == "ours-live":
         from talking_face_ros.paths import LIVE_MODEL_DIR
@@ -443,7 +447,7 @@ def run_job(job: dict) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         system = build_system(job["system"], device=device, threads=job["threads"], tiny=job["tiny"],
-                              workdir=Path(job.get("workdir") or tmp))
+                              workdir=Path(job.get("workdir") or tmp), encoder_threads=job.get("encoder_threads"))
         out = {"system": job["system"], "mode": job["mode"], "seconds": job["seconds"],
                "build_s": time.perf_counter() - t0, "params": system.params, "params_note": system.note,
                "rss_after_build_mb": _rss_mb(), "torch_threads": torch.get_num_threads()}
@@ -587,7 +591,8 @@ def markdown(results, checks, meta, args) -> str:
              f"Command: `{meta['command']}`  ", f"Date: {meta['date']}; torch {meta['torch']}; "
              f"load average {meta['load_before']:.1f} before, {meta['load_after']:.1f} after "
              f"({os.cpu_count()} cores); OMP_WAIT_POLICY {meta['omp_wait_policy']}; wall "
-             f"{meta['wall_s'] / 60:.1f} min.", ""]
+             f"{meta['wall_s'] / 60:.1f} min; the default model's Moonshine pass on "
+             f"{meta.get('encoder_threads') or meta['threads']} onnxruntime threads.", ""]
     if meta.get("label"):
         lines += [f"**{meta['label']}**", ""]
     if args.in_process:
@@ -644,6 +649,9 @@ def parse_args(argv=None):
     p.add_argument("--seconds", default=None, help="clip lengths, comma separated (default 10,60; --quick: 2)")
     p.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma separated, of: {', '.join(SYSTEMS)}")
     p.add_argument("--threads", type=int, default=2, help="CPU threads for torch and onnxruntime (default 2)")
+    p.add_argument("--encoder-threads", type=int, default=2,
+                   help="onnxruntime threads of the default model's Moonshine pass (the node's encoder_threads, "
+                        "default 2); 0: as --threads")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--chunk", type=float, default=1.0, help="stream chunk seconds for every system (LAM: 1 s)")
     p.add_argument("--small-chunk", type=float, default=0.1,
@@ -692,8 +700,10 @@ def parse_args(argv=None):
         [s.strip() for s in args.offline.split(",") if s.strip()]
     if set(args.offline) - set(SYSTEMS):
         p.error(f"--offline: unknown {sorted(set(args.offline) - set(SYSTEMS))}; known: {', '.join(SYSTEMS)}")
-    if args.threads < 1 or args.chunk <= 0 or args.small_chunk < 0 or args.stream_repeats < 1:
-        p.error("--threads must be >= 1, --chunk > 0, --small-chunk >= 0, --stream-repeats >= 1")
+    if args.threads < 1 or args.encoder_threads < 0 or args.chunk <= 0 or args.small_chunk < 0 \
+            or args.stream_repeats < 1:
+        p.error("--threads must be >= 1, --encoder-threads >= 0, --chunk > 0, --small-chunk >= 0, "
+                "--stream-repeats >= 1")
     try:
         args.model_chunk = default_model_chunk() if args.model_chunk == "auto" else float(args.model_chunk)
     except (ValueError, OSError, KeyError) as exc:
@@ -757,7 +767,8 @@ def merge_runs(runs: list[dict]) -> dict:
 
 
 def jobs_for(args, workdir: Path) -> list[dict]:
-    base = {"threads": args.threads, "device": args.device, "tiny": args.tiny, "repeats": args.repeats,
+    base = {"threads": args.threads, "encoder_threads": args.encoder_threads, "device": args.device,
+            "tiny": args.tiny, "repeats": args.repeats,
             "workdir": str(workdir)}
     jobs = []
     for name in args.systems:
@@ -807,12 +818,13 @@ def main(argv=None) -> int:
         missed = sorted({c["system"] for c in checks if c["met"] is False})
         if missed and not args.no_profile:
             for name in tqdm(missed, desc="profiles", unit="system"):
-                job = {"threads": args.threads, "device": args.device, "tiny": args.tiny, "system": name,
+                job = {"threads": args.threads, "encoder_threads": args.encoder_threads, "device": args.device,
+                       "tiny": args.tiny, "system": name,
                        "mode": "profile", "seconds": min(PROFILE_SECONDS, max(args.seconds)), "chunk_s": args.chunk,
                        "profile_path": str(args.out / f"peers_profile_{name}.txt"), "workdir": workdir}
                 results.append(run(job))
     meta = {"device_name": device_name(args.device, args.threads), "device": args.device,
-            "threads": args.threads, "torch": torch.__version__, "date": time.strftime("%Y-%m-%d %H:%M"),
+            "threads": args.threads, "encoder_threads": args.encoder_threads, "torch": torch.__version__, "date": time.strftime("%Y-%m-%d %H:%M"),
             "command": " ".join([Path(sys.executable).name, "bench/peers.py"] + (argv if argv is not None
                                                                                else sys.argv[1:])),
             "load_before": load_before, "load_after": os.getloadavg()[0], "wall_s": time.perf_counter() - t_start,

@@ -433,7 +433,15 @@ class Engine:
         self._n_frames += len(feats)
 
     def _run(self, *, final: bool) -> int:
-        """Make final every frame whose lookahead is covered (all of them when ``final``)."""
+        """Make final every frame whose lookahead is covered (all of them when ``final``).
+
+        In inference mode, not just without gradients: no version counters or view tracking on
+        the few thousand small tensor operations of a piece (1-3 ms of 27-40 per 0.96 s chunk
+        of the default model, measured in turn). Every kept tensor is made and read in here."""
+        with self._torch.inference_mode():
+            return self._run_network(final=final)
+
+    def _run_network(self, *, final: bool) -> int:
         if self._plan is not None:
             return self._run_codes(final=final)
         stop = self._n_frames if final else self._n_frames - self.model.lookahead

@@ -61,7 +61,8 @@ class EngineSettings:
     device: str = "cpu"  # auto | cpu | cuda[:N]
     backend: str = "torch"  # torch | onnx
     precision: str = "auto"  # auto | fp32 | fp16
-    threads: int = 1  # torch and speech-encoder CPU threads; 0: the libraries' defaults
+    threads: int = 1  # torch CPU threads (and a torch speech encoder's); 0: the libraries' defaults
+    encoder_threads: int = 2  # CPU threads of an onnxruntime speech encoder's pass; 0: all cores
     emotion_blend_s: float = 0.5
     step_frames: int = 0  # 0: the engine's choice
     identity: str = "default"
@@ -120,8 +121,14 @@ class EngineHost:
     def _build(self, device: str):
         from .engine import Engine
 
+        from .bundle import read_meta
+        from .encoders.registry import ONNXRUNTIME_SPEECH_KINDS
+
         s = self.settings
-        options = {"speech": {"threads": s.threads}} if s.threads > 0 else None
+        speech = read_meta(s.model)["encoders"].get("speech", "moonshine")  # missing: the default, Moonshine
+        kind = speech if isinstance(speech, str) else speech.get("kind", "moonshine")
+        threads = s.encoder_threads if kind in ONNXRUNTIME_SPEECH_KINDS else s.threads
+        options = {"speech": {"threads": threads}} if threads > 0 else None
         engine = Engine.from_bundle(s.model, device=device, backend=s.backend, precision=s.precision,
                                     encoder_options=options, emotion_blend_s=s.emotion_blend_s,
                                     step_frames=s.step_frames)

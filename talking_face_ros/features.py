@@ -24,6 +24,9 @@ frame after it has its right context, so frames lag the newest audio by at most 
 from __future__ import annotations
 
 import math
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
@@ -114,10 +117,14 @@ class StreamingFeatures:
     utterance at time 0.
     """
 
-    def __init__(self, encoder, plan: ChunkPlan, *, fps: float):
+    def __init__(self, encoder, plan: ChunkPlan, *, fps: float,
+                 parallel_passes: int = 2):  # passes run at once when a push completes several chunks
         if not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0):
             raise ValueError(f"fps must be a positive number, got {fps!r}")
+        if isinstance(parallel_passes, bool) or not isinstance(parallel_passes, int) or parallel_passes < 1:
+            raise ValueError(f"parallel_passes must be an int >= 1, got {parallel_passes!r}")
         self.encoder = encoder
+        self.parallel_passes = parallel_passes
         self.plan = plan
         self.fps = float(fps)
         self.chunk, self.left, self.right = plan.samples(encoder)
@@ -185,8 +192,7 @@ class StreamingFeatures:
         if len(audio) == 0:
             return np.zeros((0, self.feature_dim), np.float32)
         self._append(audio)
-        while (self._next_chunk + 1) * self.chunk + self.right <= self._n:
-            self._encode_next_chunk()
+        self._encode_chunks(max(self._next_chunk, (self._n - self.right) // self.chunk))
         available = self._next_chunk * self.frames_per_chunk  # feature frames computed so far
         last = frame_count(self._n / self.encoder.sample_rate, self.fps)  # frames the audio covers
         stop = self._next_frame
@@ -211,17 +217,34 @@ class StreamingFeatures:
         total = frame_count(self._n / self.encoder.sample_rate, self.fps) if num_frames is None else num_frames
         if not isinstance(total, (int, np.integer)) or total < 0:
             raise ValueError(f"num_frames must be an int >= 0, got {num_frames!r}")
-        while self._next_chunk * self.chunk < self._n:
-            self._encode_next_chunk()
+        self._encode_chunks(max(self._next_chunk, -(-self._n // self.chunk)))
         features = self._next_chunk * self.frames_per_chunk
         out = self._emit(max(int(total), self._next_frame), total_features=features)
         self.reset()
         return out
 
-    def _encode_next_chunk(self) -> None:
-        """One encoder pass for chunk ``_next_chunk``; keeps the frames anchored inside the chunk."""
-        e = self.encoder
-        k = self._next_chunk
+    def _encode_chunks(self, stop: int) -> None:
+        """Encoder passes for chunks ``_next_chunk .. stop-1``, keeping the frames anchored inside each.
+
+        The passes of a windowed encoder are independent, so when one push completes several
+        chunks (a 1 s piece completes two 0.96 s chunks about once in 24) they run
+        ``parallel_passes`` at a time, each in its own thread: onnxruntime and torch release the
+        GIL while they compute, so on two cores two passes take about the time of one. Each pass
+        sees the same samples as when run alone, so the features are the same.
+        """
+        ks = range(self._next_chunk, stop)
+        if not ks:
+            return
+        windows = [self._window(k) for k in ks]
+        if self._stream is not None or len(ks) < 2 or self.parallel_passes < 2:
+            results = (self._encode(start, piece) for start, piece in windows)  # lazily: one at a time
+        else:
+            results = _pass_pool(self.parallel_passes).map(lambda w: self._encode(*w), windows)
+        for k, (start, _), feats in zip(ks, windows, results):
+            self._keep(k, start, feats)
+
+    def _window(self, k: int) -> tuple[int, np.ndarray]:
+        """First sample and samples of chunk ``k``'s pass (zeros beyond the audio, at the end only)."""
         start = self._fed if self._stream is not None else max(0, k * self.chunk - self.left)
         end = (k + 1) * self.chunk + self.right
         a = start - self._audio_start
@@ -229,17 +252,26 @@ class StreamingFeatures:
         if len(piece) < end - start:  # only at the end of an utterance
             piece = np.concatenate([piece, np.zeros(end - start - len(piece), np.float32)])
         if self._stream is not None:
-            feats = np.concatenate([self._pending, self._stream.push(piece)])
-            kept, self._pending, self._fed = feats[:self.frames_per_chunk], feats[self.frames_per_chunk:], end
+            self._fed = end  # the next causal window starts where this one ends
+        return start, piece
+
+    def _encode(self, start: int, piece: np.ndarray) -> np.ndarray:
+        if self._stream is not None:
+            return np.concatenate([self._pending, self._stream.push(piece)])
+        return self.encoder.encode(piece)
+
+    def _keep(self, k: int, start: int, feats: np.ndarray) -> None:
+        e = self.encoder
+        if self._stream is not None:
+            kept, self._pending = feats[:self.frames_per_chunk], feats[self.frames_per_chunk:]
         else:
-            feats = e.encode(piece)
             first = (k * self.chunk - start) // e.frame_stride
             kept = feats[first:first + self.frames_per_chunk]
         if len(kept) != self.frames_per_chunk:
-            raise RuntimeError(f"{e.name}: a pass of {len(piece)} samples gave {len(feats)} frames, "
+            raise RuntimeError(f"{e.name}: a pass from sample {start} gave {len(feats)} frames, "
                                f"too few for a chunk of {self.frames_per_chunk}")
         self._feats = np.concatenate([self._feats, kept]) if len(self._feats) else kept.copy()
-        self._next_chunk += 1
+        self._next_chunk = k + 1
         keep_from = self._fed if self._stream is not None else \
             max(0, self._next_chunk * self.chunk - self.left)  # the next pass starts here
         self._audio = self._audio[keep_from - self._audio_start:]
@@ -273,6 +305,21 @@ class StreamingFeatures:
             self._feats = f[drop:]
             self._feat_start += drop
         return out.astype(np.float32, copy=False)
+
+
+_POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _pass_pool(workers: int) -> ThreadPoolExecutor:
+    """A shared pool per process and size: made once, not per push. Keyed by the process id,
+    because a forked child inherits the pool object without its threads."""
+    key = (os.getpid(), workers)
+    with _POOLS_LOCK:
+        pool = _POOLS.get(key)
+        if pool is None:
+            pool = _POOLS[key] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="encoder_pass")
+        return pool
 
 
 def _check_audio(encoder, audio) -> np.ndarray:

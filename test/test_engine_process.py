@@ -90,6 +90,21 @@ def test_a_bad_setting_is_refused_with_its_name(settings):
         EngineProcess(EngineSettings(**{**settings.__dict__, "model": "/no/such/bundle"}))
 
 
+def test_encoder_threads_set_an_onnxruntime_encoder_and_threads_set_torch(settings):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        host = EngineHost(dataclasses.replace(settings, threads=1, encoder_threads=2))
+        speech = host.engine.bundle.encoders.speech  # Moonshine: an onnxruntime session
+        assert speech.session.get_session_options().intra_op_num_threads == 2
+        assert torch.get_num_threads() == 1
+        host = EngineHost(dataclasses.replace(settings, threads=1, encoder_threads=1))
+        assert host.engine.bundle.encoders.speech.session.get_session_options().intra_op_num_threads == 1
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_a_killed_child_is_noticed_and_a_restart_keeps_the_emotion(settings):
     engine = EngineProcess(settings)
     try:

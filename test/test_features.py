@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 import pytest
@@ -89,6 +90,36 @@ def test_streaming_equals_offline_exactly_with_moonshine(moonshine, speech):
         assert np.array_equal(streamed, offline)
 
 
+def test_parallel_passes_give_the_same_features(moonshine, speech):
+    """Pieces that complete several chunks at once: their passes run two at a time, in two
+    threads, and the features are those of one pass at a time, bit for bit."""
+    plan = ChunkPlan(chunk_s=0.48, left_s=0.96, right_s=0.192)
+    piece = int(1.5 * SR)  # each piece completes three 0.48 s chunks
+    threads = set()
+    real = moonshine._encode_window
+
+    def spy(audio):
+        threads.add(threading.get_ident())
+        return real(audio)
+
+    def stream(parallel_passes):
+        threads.clear()
+        s = StreamingFeatures(moonshine, plan, fps=FPS, parallel_passes=parallel_passes)
+        outs = [s.push(speech[i:i + piece]) for i in range(0, len(speech), piece)]
+        return np.concatenate(outs + [s.flush()]), set(threads)
+
+    moonshine._encode_window = spy
+    try:
+        one_at_a_time, used = stream(1)
+        assert used == {threading.get_ident()}  # all in the caller's thread
+        two_at_a_time, used = stream(2)
+        assert len(used) == 2 and threading.get_ident() not in used  # the pool's two threads
+    finally:
+        del moonshine._encode_window
+    assert np.array_equal(two_at_a_time, one_at_a_time)
+    assert np.array_equal(one_at_a_time, encode_planned(moonshine, speech, plan, fps=FPS))
+
+
 def test_chunking_changes_moonshine_features(moonshine, speech):
     """Why the plan exists: the same audio in other passes gives other features."""
     planned = encode_planned(moonshine, speech, ChunkPlan(), fps=FPS)
@@ -112,8 +143,9 @@ def test_passes_follow_the_plan():
     C, L, R = 7680, 15360, 3072
     n = 5 * C + 1000  # 5 full chunks and a partial sixth
     out = encode_planned(enc, ramp(n), plan, fps=FPS)
-    # Pass k runs over [max(0, kC - L), (k+1)C + R]: lengths C+R, 2C+R, then L+C+R.
-    assert enc.passes == [C + R, 2 * C + R] + [L + C + R] * 4
+    # Pass k runs over [max(0, kC - L), (k+1)C + R]: lengths C+R, 2C+R, then L+C+R (in any
+    # order: passes of one call run in parallel; the rows below check which pass made which frame).
+    assert sorted(enc.passes) == sorted([C + R, 2 * C + R] + [L + C + R] * 4)
     stride, offset = 384, 447 / SR  # frame anchor and centre of Moonshine's frames
     rate = SR / stride
     for i, row in enumerate(out):
@@ -220,6 +252,9 @@ def test_bad_audio_and_arguments():
     for fps in (0, -30.0, float("nan")):
         with pytest.raises(ValueError, match="fps"):
             StreamingFeatures(enc, plan, fps=fps)
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="parallel_passes"):
+            StreamingFeatures(enc, plan, fps=FPS, parallel_passes=bad)
 
 
 # ------------------------------------------------------------------------------------------------

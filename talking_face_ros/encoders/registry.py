@@ -25,6 +25,8 @@ TEXT_KINDS = {
     "clip": ("talking_face_ros.encoders.clip_text", "ClipTextEncoder"),
 }
 DEFAULTS = {"speech": {"kind": "moonshine"}, "text": {"kind": "minilm"}}
+# Speech encoders whose ``threads`` is an onnxruntime session's, not torch's (process-wide) count.
+ONNXRUNTIME_SPEECH_KINDS = frozenset({"moonshine"})
 
 
 class Encoders(NamedTuple):

@@ -237,7 +237,8 @@ class TalkingFaceNode(Node):
     def _load_engine(self, p: NodeParams) -> None:
         self.model_folder = resolve_model(p.model)
         settings = EngineSettings(model=str(self.model_folder), device=p.device, backend=p.backend,
-                                  precision=p.precision, threads=p.threads, emotion_blend_s=p.emotion_blend_s,
+                                  precision=p.precision, threads=p.threads,
+                                  encoder_threads=p.encoder_threads, emotion_blend_s=p.emotion_blend_s,
                                   step_frames=p.step_frames, identity=p.identity, default_emotion=p.default_emotion)
         try:
             self.engine = start_engine(settings, in_process=not p.engine_process)
