@@ -58,8 +58,8 @@ SPECS: tuple[Spec, ...] = (
     Spec("threads", 1, "CPU threads for torch and a torch speech encoder; 0: the libraries' defaults "
          "(all cores, slower when other processes share them)", 0, 64),
     Spec("encoder_threads", 2, "CPU threads of one pass of an onnxruntime speech encoder (Moonshine, the "
-         "default model's): one pass is one large graph that two threads share well (2.1 s of audio in "
-         "about 42 instead of 52 ms on 2 cores), unlike torch's small operations; 0: all cores", 0, 64),
+         "default model's): one pass is one large graph that two threads share well (a 2.1 s pass in "
+         "35 instead of 52 ms on 2 cores, bench/encoders.py), unlike torch's small operations; 0: all cores", 0, 64),
     Spec("engine_process", True, "Run the engine (networks, emotion text) in a child process, so that its "
          "work never holds up the frame timer (steady frame intervals); false: a thread of the node's "
          "process (one process less, about 50 MB less memory, a few ms more frame jitter on a busy CPU)"),
