@@ -354,7 +354,10 @@ def serve(conn: Connection) -> int:
     """The child's side: load, then answer calls until the socket closes."""
     import signal
 
+    from . import startup_gc
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the node, which closes the socket
+    startup_gc.pause()  # until the engine is loaded
     # The slow imports first, while the node process still starts (about 2.5 s here, of which
     # torch 1.9 s): only loading the bundle named in the settings is left for after them.
     import onnxruntime  # noqa: F401 - Moonshine and MiniLM run in it
@@ -374,6 +377,7 @@ def serve(conn: Connection) -> int:
     except Exception as exc:  # noqa: BLE001 - a load failure goes back to the node, which names it
         conn.send(("setup_error", f"model = {settings.model!r}: {describe(exc)}"))
         return 0
+    startup_gc.settle()
     conn.send(("ready", dataclasses.asdict(host.info)))
     while True:
         try:

@@ -158,3 +158,22 @@ def _running(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_startup_gc_pauses_collection_then_keeps_what_was_loaded_out_of_it():
+    import gc
+
+    from talking_face_ros import startup_gc
+
+    assert gc.isenabled()
+    startup_gc.pause()
+    try:
+        assert not gc.isenabled()
+        loaded = [{"model": i} for i in range(1000)]
+        startup_gc.settle()
+        assert gc.isenabled() and gc.get_freeze_count() >= len(loaded)
+        collected_from = {id(o) for o in gc.get_objects()}  # what later collections walk
+        assert not any(id(x) in collected_from for x in loaded)
+    finally:
+        gc.unfreeze()
+        gc.enable()

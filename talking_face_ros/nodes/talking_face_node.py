@@ -115,6 +115,7 @@ from talking_face_ros.msg import AudioChunk, BlendshapeFrame
 from talking_face_ros.node_params import NodeParams, ParameterError, declare
 from talking_face_ros.nodes.spinning import spin_until_shutdown
 from talking_face_ros.paths import node_default_model
+from talking_face_ros import startup_gc
 
 NODE_NAME = "talking_face_node"
 AUDIO_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=500, reliability=ReliabilityPolicy.RELIABLE,
@@ -716,6 +717,8 @@ def main(args=None, *, end_process: bool = True) -> int:
         with rclpy.init(args=args):
             try:
                 node = TalkingFaceNode()
+                if end_process:  # this process is the node's: what it loaded stays (startup_gc)
+                    startup_gc.settle()
             except ParameterError as exc:
                 print(f"{NODE_NAME}: {exc}", file=sys.stderr)
                 status = 2
