@@ -119,10 +119,9 @@ class EngineHost:
             fallback=fallback, pid=os.getpid())
 
     def _build(self, device: str):
-        from .engine import Engine
-
         from .bundle import read_meta
         from .encoders.registry import ONNXRUNTIME_SPEECH_KINDS
+        from .engine import Engine
 
         s = self.settings
         speech = read_meta(s.model)["encoders"].get("speech", "moonshine")  # missing: the default, Moonshine

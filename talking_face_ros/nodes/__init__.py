@@ -16,5 +16,4 @@ def prepare(executable: str) -> None:
         from talking_face_ros.engine_process import prestart
 
         startup_gc.pause()
-
         prestart()
