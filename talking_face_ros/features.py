@@ -229,8 +229,12 @@ class StreamingFeatures:
         The passes of a windowed encoder are independent, so when one push completes several
         chunks (a 1 s piece completes two 0.96 s chunks about once in 24) they run
         ``parallel_passes`` at a time, each in its own thread: onnxruntime and torch release the
-        GIL while they compute, so on two cores two passes take about the time of one. Each pass
-        sees the same samples as when run alone, so the features are the same.
+        GIL while they compute. Each pass sees the same samples as when run alone, so the
+        features are the same. Timed here (the default model, 60 s in 1 s pieces): with
+        one-thread Moonshine passes, two at once took 60 ms against 53 ms for one (111 against
+        157 ms for the whole push); with two-thread passes (the node's ``encoder_threads``), each
+        of which already uses both cores, two at once and one after the other came out alike
+        (72-78 against 69-87 ms).
         """
         ks = range(self._next_chunk, stop)
         if not ks:
