@@ -7,7 +7,9 @@ their sizes. The speech is the moonshine-cpp wheel's 10 s recording, repeated to
 Moonshine is timed three times: the wheel's ``.ort`` file as shipped, its ONNX conversion
 (``encoders/ort_format.py``) and that conversion in 8 bits (what the package runs on the CPU,
 ``moonshine.quantize_int8``), over --seconds and over one pass of the default model's streaming
-plan (0.96 s chunk + 0.96 s left + 0.192 s right context), with the difference of their
+plan (0.96 s chunk + 0.96 s left + 0.192 s right context); int8 also as two such passes side by
+side (what a push that completes two chunks runs), on the one-thread twin session that a
+multi-threaded encoder keeps for that and on its own session; with the difference of their
 features from the shipped file's (``bench/encoder_precision.py`` measures what int8 does to the
 animation).
 """
@@ -20,6 +22,7 @@ import sys
 import tempfile
 import time
 import wave
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -72,21 +75,33 @@ def main() -> None:
     plan_pass = load_speech(0.96 + 0.96 + 0.192)
     rows = []  # (encoder, threads, wall s, CPU s, unit)
     differences = []
+    built = []  # (threads, resident MB the int8 encoder added)
     for threads in args.threads:
         shipped = MoonshineEncoder(threads=threads, device="cpu", model_path=moonshine_model_path())
         converted = MoonshineEncoder(threads=threads, device="cpu", precision="fp32")
         quantized = MoonshineEncoder(threads=threads, device="cpu", precision="int8")
+        built.append((threads, built_mb(threads)))  # with several threads: and its one-thread twin
         for label, enc in (("moonshine-base .ort as shipped", shipped), ("moonshine-base ONNX conversion", converted),
                            ("moonshine-base ONNX int8", quantized)):
             wall, cpu = median_seconds(lambda: enc.encode(audio), args.repeats)
             rows.append((label, threads, wall / args.seconds, cpu / args.seconds, "per s audio"))
             wall, cpu = median_seconds(lambda: enc.encode(plan_pass), 4 * args.repeats)
             rows.append((label, threads, wall, cpu, "per streaming pass (2.112 s)"))
+        # Two passes side by side, as StreamingFeatures runs them when one push completes two
+        # chunks: on the encoder's one-thread twin (what runs), and on its own session.
+        with ThreadPoolExecutor(2) as pool:
+            for label, enc in (("moonshine-base ONNX int8", quantized.concurrent()),
+                               ("  the same on its own session", quantized)):
+                if label.startswith("  ") and quantized.concurrent() is quantized:
+                    continue  # one thread already: no twin
+                wall, cpu = median_seconds(lambda: list(pool.map(enc.encode, [plan_pass, plan_pass])),
+                                           4 * args.repeats)
+                rows.append((label, threads, wall, cpu, "two streaming passes side by side"))
         reference = shipped.encode(audio)
         differences.append([float(np.abs(enc.encode(audio) - reference).max()) for enc in (converted, quantized)]
                            + [float(np.linalg.norm(quantized.encode(audio) - reference) / np.linalg.norm(reference))])
     if args.moonshine_only:
-        report(args, rows, differences)
+        report(args, rows, differences, built)
         return
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -114,10 +129,28 @@ def main() -> None:
                 rows.append((label, threads, statistics.median(p[0] for p in per),
                              statistics.median(p[1] for p in per), "per sentence"))
 
-    report(args, rows, differences)
+    report(args, rows, differences, built)
 
 
-def report(args, rows, differences) -> None:
+def built_mb(threads: int) -> float:
+    """Resident MB that building the int8 encoder and one pass add, in a fresh interpreter (in
+    this one, memory the other encoders freed would be reused)."""
+    import subprocess
+
+    code = ("import os, numpy as np\n"
+            "from talking_face_ros.encoders.moonshine import MoonshineEncoder\n"
+            "rss = lambda: next(int(l.split()[1]) for l in open(f'/proc/{os.getpid()}/status')"
+            " if l.startswith('VmRSS')) / 1024\n"
+            "before = rss()\n"
+            f"enc = MoonshineEncoder(threads={threads}, device='cpu', precision='int8')\n"
+            "enc.encode(np.zeros(33792, np.float32))\n"
+            "print(rss() - before)\n")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[1]).stdout
+    return float(out.split()[-1])
+
+
+def report(args, rows, differences, built) -> None:
     import torch
 
     print(f"\nCPU: {os.cpu_count()} cores visible, torch {torch.__version__}, audio {args.seconds:g} s per pass, "
@@ -128,6 +161,9 @@ def report(args, rows, differences) -> None:
     print(f"Moonshine features against the shipped .ort file's: ONNX conversion max abs difference "
           f"{max(d[0] for d in differences):.1e}; int8 max abs {max(d[1] for d in differences):.2f}, "
           f"relative (norm of the difference / norm) {max(d[2] for d in differences):.3f}")
+    print("resident memory the int8 encoder added when built: " + ", ".join(
+        f"{mb:.0f} MB with {t} thread{'s' if t > 1 else ''}" + (" (and its one-thread twin)" if t != 1 else "")
+        for t, mb in built))
     print(f"load average while measuring: {os.getloadavg()[0]:.1f} (wall times are inflated above {os.cpu_count()})")
 
 

@@ -232,9 +232,8 @@ class StreamingFeatures:
         GIL while they compute. Each pass sees the same samples as when run alone, so the
         features are the same. Timed here (the default model, 60 s in 1 s pieces): with
         one-thread Moonshine passes, two at once took 60 ms against 53 ms for one (111 against
-        157 ms for the whole push); with two-thread passes (the node's ``encoder_threads``), each
-        of which already uses both cores, two at once and one after the other came out alike
-        (72-78 against 69-87 ms).
+        157 ms for the whole push). Passes that use several threads each would fight over the
+        cores side by side, so they run on the encoder's ``concurrent()`` twin, one thread each.
         """
         ks = range(self._next_chunk, stop)
         if not ks:
@@ -243,7 +242,8 @@ class StreamingFeatures:
         if self._stream is not None or len(ks) < 2 or self.parallel_passes < 2:
             results = (self._encode(start, piece) for start, piece in windows)  # lazily: one at a time
         else:
-            results = _pass_pool(self.parallel_passes).map(lambda w: self._encode(*w), windows)
+            encoder = self.encoder.concurrent()  # one thread per pass
+            results = _pass_pool(self.parallel_passes).map(lambda w: encoder.encode(w[1]), windows)
         for k, (start, _), feats in zip(ks, windows, results):
             self._keep(k, start, feats)
 

@@ -120,6 +120,36 @@ def test_parallel_passes_give_the_same_features(moonshine, speech):
     assert np.array_equal(one_at_a_time, encode_planned(moonshine, speech, plan, fps=FPS))
 
 
+def test_passes_side_by_side_use_a_one_thread_twin_of_a_multithreaded_encoder(speech):
+    """A Moonshine session with two threads runs passes side by side on a one-thread twin
+    session (two threads per pass would fight over two cores), with the same numbers."""
+    from talking_face_ros.encoders import build_speech_encoder
+
+    two = build_speech_encoder({"kind": "moonshine", "device": "cpu", "threads": 2})
+    twin = two.concurrent()
+    assert twin is not two and twin.concurrent() is twin
+    assert two.session.get_session_options().intra_op_num_threads == 2
+    assert twin.session.get_session_options().intra_op_num_threads == 1
+    one = build_speech_encoder({"kind": "moonshine", "device": "cpu", "threads": 1})
+    assert one.concurrent() is one  # already one thread per pass
+    used = []
+    real = twin._encode_window
+    twin._encode_window = lambda audio: used.append(len(audio)) or real(audio)
+    plan = ChunkPlan(chunk_s=0.48, left_s=0.96, right_s=0.192)
+    piece = int(1.5 * SR)
+
+    def stream(parallel_passes):
+        s = StreamingFeatures(two, plan, fps=FPS, parallel_passes=parallel_passes)
+        outs = [s.push(speech[i:i + piece]) for i in range(0, len(speech), piece)]
+        return np.concatenate(outs + [s.flush()])
+
+    alone = stream(1)
+    assert not used  # one pass at a time: the two-thread session
+    side_by_side = stream(2)
+    assert len(used) >= 2
+    assert np.array_equal(side_by_side, alone)
+
+
 def test_chunking_changes_moonshine_features(moonshine, speech):
     """Why the plan exists: the same audio in other passes gives other features."""
     planned = encode_planned(moonshine, speech, ChunkPlan(), fps=FPS)

@@ -107,6 +107,12 @@ class SpeechEncoder(ABC):
             )
         return feats
 
+    def concurrent(self) -> "SpeechEncoder":
+        """The encoder to run passes with while other passes run beside them (``features``):
+        this one, unless its passes use several threads each, when a one-thread twin keeps
+        passes side by side from fighting over the cores (``MoonshineEncoder``)."""
+        return self
+
     def encode_at_fps(
         self,
         audio: np.ndarray,
