@@ -120,12 +120,11 @@ class EngineHost:
 
     def _build(self, device: str):
         from .bundle import read_meta
-        from .encoders.registry import ONNXRUNTIME_SPEECH_KINDS
+        from .encoders.registry import ONNXRUNTIME_SPEECH_KINDS, speech_kind
         from .engine import Engine
 
         s = self.settings
-        speech = read_meta(s.model)["encoders"].get("speech", "moonshine")  # missing: the default, Moonshine
-        kind = speech if isinstance(speech, str) else speech.get("kind", "moonshine")
+        kind = speech_kind(read_meta(s.model)["encoders"].get("speech"))
         threads = s.encoder_threads if kind in ONNXRUNTIME_SPEECH_KINDS else s.threads
         options = {"speech": {"threads": threads}} if threads > 0 else None
         engine = Engine.from_bundle(s.model, device=device, backend=s.backend, precision=s.precision,

@@ -230,17 +230,17 @@ class StreamingFeatures:
         chunks (a 1 s piece completes two 0.96 s chunks about once in 24) they run
         ``parallel_passes`` at a time, each in its own thread: onnxruntime and torch release the
         GIL while they compute. Each pass sees the same samples as when run alone, so the
-        features are the same. Timed here (the default model, 60 s in 1 s pieces): with
-        one-thread Moonshine passes, two at once took 60 ms against 53 ms for one (111 against
-        157 ms for the whole push). Passes that use several threads each would fight over the
-        cores side by side, so they run on the encoder's ``concurrent()`` twin, one thread each.
+        features are the same. ``bench/encoders.py --moonshine-only``: two one-thread int8
+        passes side by side took 53.8-58.9 ms against 47.8-53.8 ms for one (three runs). Passes
+        that use several threads each would fight over the cores side by side, so they run on
+        the encoder's ``concurrent()`` twin, one thread each.
         """
         ks = range(self._next_chunk, stop)
         if not ks:
             return
         windows = [self._window(k) for k in ks]
         if self._stream is not None or len(ks) < 2 or self.parallel_passes < 2:
-            results = (self._encode(start, piece) for start, piece in windows)  # lazily: one at a time
+            results = (self._encode(piece) for _, piece in windows)  # lazily: one at a time
         else:
             encoder = self.encoder.concurrent()  # one thread per pass
             results = _pass_pool(self.parallel_passes).map(lambda w: encoder.encode(w[1]), windows)
@@ -259,7 +259,7 @@ class StreamingFeatures:
             self._fed = end  # the next causal window starts where this one ends
         return start, piece
 
-    def _encode(self, start: int, piece: np.ndarray) -> np.ndarray:
+    def _encode(self, piece: np.ndarray) -> np.ndarray:
         if self._stream is not None:
             return np.concatenate([self._pending, self._stream.push(piece)])
         return self.encoder.encode(piece)

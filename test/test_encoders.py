@@ -509,3 +509,12 @@ def test_bad_audio_is_rejected(moonshine):
 def test_default_encoders_are_the_offline_ones():
     speech, text = build_encoders()
     assert (speech.name, speech.feature_dim, text.name, text.dim) == ("moonshine-base", 416, "minilm", 384)
+
+
+def test_speech_kind_reads_a_config_as_the_builder_does():
+    from talking_face_ros.encoders.registry import speech_kind
+
+    assert speech_kind(None) == speech_kind({}) == "moonshine"  # the default
+    assert speech_kind("causal") == speech_kind({"kind": "causal", "threads": 1}) == "causal"
+    with pytest.raises(ValueError, match="expected a mapping"):
+        speech_kind(3)

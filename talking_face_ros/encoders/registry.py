@@ -34,7 +34,7 @@ class Encoders(NamedTuple):
     text: TextEncoder
 
 
-def _build(part: str, config: dict | None, kinds: dict):
+def _kind_and_options(part: str, config: dict | str | None) -> tuple[str, dict]:
     if config is None:
         config = DEFAULTS[part]
     elif isinstance(config, str):  # shorthand: "moonshine" for {"kind": "moonshine"}
@@ -42,7 +42,16 @@ def _build(part: str, config: dict | None, kinds: dict):
     elif not isinstance(config, dict):
         raise ValueError(f"encoders.{part}: expected a mapping with a 'kind', got {type(config).__name__}")
     config = dict(config)
-    kind = config.pop("kind", DEFAULTS[part]["kind"])
+    return config.pop("kind", DEFAULTS[part]["kind"]), config
+
+
+def speech_kind(config: dict | str | None) -> str:
+    """The kind a speech part of an ``encoders`` config names (None or no kind: the default)."""
+    return _kind_and_options("speech", config)[0]
+
+
+def _build(part: str, config: dict | None, kinds: dict):
+    kind, config = _kind_and_options(part, config)
     if kind not in kinds:
         raise ValueError(f"encoders.{part}.kind: unknown kind {kind!r}; known: {sorted(kinds)}")
     module, cls_name = kinds[kind]
