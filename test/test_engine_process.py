@@ -105,6 +105,20 @@ def test_encoder_threads_set_an_onnxruntime_encoder_and_threads_set_torch(settin
         torch.set_num_threads(before)
 
 
+def test_nice_lowers_the_child_s_priority_once_loaded_and_again_after_a_restart(settings, child):
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    assert os.getpriority(os.PRIO_PROCESS, child.pid) == ours  # nice 0: the node's priority
+    engine = EngineProcess(dataclasses.replace(settings, nice=5))
+    try:
+        assert os.getpriority(os.PRIO_PROCESS, engine.pid) == min(19, ours + 5)
+        engine.restart()
+        assert os.getpriority(os.PRIO_PROCESS, engine.pid) == min(19, ours + 5)
+        assert len(animate(engine, voiced(0.5))[0]) > 0
+    finally:
+        engine.close()
+    assert os.getpriority(os.PRIO_PROCESS, 0) == ours  # this process keeps its own
+
+
 def test_a_killed_child_is_noticed_and_a_restart_keeps_the_emotion(settings):
     engine = EngineProcess(settings)
     try:

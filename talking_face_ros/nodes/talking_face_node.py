@@ -239,7 +239,8 @@ class TalkingFaceNode(Node):
         self.model_folder = resolve_model(p.model)
         settings = EngineSettings(model=str(self.model_folder), device=p.device, backend=p.backend,
                                   precision=p.precision, threads=p.threads,
-                                  encoder_threads=p.encoder_threads, emotion_blend_s=p.emotion_blend_s,
+                                  encoder_threads=p.encoder_threads, nice=p.engine_nice,
+                                  emotion_blend_s=p.emotion_blend_s,
                                   step_frames=p.step_frames, identity=p.identity, default_emotion=p.default_emotion)
         try:
             self.engine = start_engine(settings, in_process=not p.engine_process)
