@@ -2,7 +2,7 @@
 
     python bench/node_latency.py [--model FOLDER | --config config/train_default.yaml | --small]
                                  [--seconds 60] [--threads 1] [--json out/node_latency.json]
-                                 [--set NAME:=VALUE ...] [--no-floor]
+                                 [--set NAME:=VALUE ...] [--no-floor] [--busy N]
 
 The node runs as its installed executable (.venv/lib/talking_face_ros/talking_face_node, with
 config/talking_face.yaml); this process publishes speech as a microphone would (20 ms
@@ -27,6 +27,9 @@ Reported:
   a bare rclpy node in a third process that publishes the same message from a 30 fps ROS timer
   and does nothing else. On a virtual machine a sleeping thread may wake ms late; this shows how
   much of the node's jitter any Python ROS timer gets here at this time;
+* with ``--busy N``: all of the above while N other processes compete for the CPU, as a robot's
+  other software would (each multiplies matrices for 30 ms, then rests 30 ms: half a core); what
+  ``engine_nice`` costs the engine there shows as late frames;
 * resident memory (VmRSS, VmHWM) and CPU time of the node process with its engine process
   (parameter engine_process); real-time factor of the engine, late frames and dropped chunks
   from the diagnostics.
@@ -151,6 +154,30 @@ def start_bare_publisher(namespace: str) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
 
 
+BUSY_BURST_S, BUSY_REST_S = 0.03, 0.03
+
+
+def busy() -> int:
+    """``--busy``'s child: matrix products in bursts, half a core, until SIGINT or SIGTERM."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    a = np.random.default_rng(0).random((256, 256), dtype=np.float32)
+    try:
+        while True:
+            until = time.monotonic() + BUSY_BURST_S
+            while time.monotonic() < until:
+                a = a @ a
+                a /= np.abs(a).max()
+            time.sleep(BUSY_REST_S)
+    except KeyboardInterrupt:
+        return 0
+
+
+def start_busy(count: int) -> list[subprocess.Popen]:
+    one = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    return [subprocess.Popen([sys.executable, __file__, "--busy-child"], env={**os.environ, **one})
+            for _ in range(count)]
+
+
 def stop(child: subprocess.Popen) -> None:
     if child.poll() is None:
         child.send_signal(signal.SIGINT)
@@ -176,9 +203,15 @@ def main() -> int:
     parser.add_argument("--no-floor", action="store_true", help="without the bare-timer control")
     parser.add_argument("--set", action="append", default=[], metavar="NAME:=VALUE",
                         help="another node parameter (repeatable), e.g. --set engine_process:=false")
+    parser.add_argument("--busy", type=int, default=0, metavar="N",
+                        help="N other processes busy half a core each while the audio streams")
     if "--bare-publisher" in sys.argv[1:2]:  # start_bare_publisher's child: the control itself
         return bare_publisher()
+    if "--busy-child" in sys.argv[1:2]:
+        return busy()
     args = parser.parse_args()
+    if args.busy < 0:
+        parser.error(f"--busy {args.busy}: 0 or more processes")
 
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
@@ -223,6 +256,7 @@ def main() -> int:
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
 
+    busy_procs: list[subprocess.Popen] = []
     control = None if args.no_floor else start_bare_publisher(f"{namespace}/floor")
     started = time.monotonic()
     node = subprocess.Popen([str(executable), "--ros-args", "--params-file", str(REPO / "config" / "talking_face.yaml"),
@@ -248,6 +282,7 @@ def main() -> int:
         first_frame_s = frames[0][0] - started
         print(f"ready after {ready_s:.2f} s, first frame after {first_frame_s:.2f} s")
         stats_before = proc_status(node.pid)
+        busy_procs = start_busy(args.busy)
 
         # Stream the utterances in real time, stamped on the sample clock.
         first_streamed = len(frames)
@@ -272,6 +307,8 @@ def main() -> int:
         stats_after = proc_status(node.pid)
         wall = time.monotonic() - wall0
     finally:
+        for child in busy_procs:
+            stop(child)
         stop(node)
         if control is not None:
             stop(control)
@@ -306,7 +343,7 @@ def main() -> int:
     rtf = [float(d["real-time factor"]) for d in diagnostics if float(d["real-time factor"]) > 0]
     last = diagnostics[-1] if diagnostics else {}
     results = {
-        "model": what, "seconds_streamed": round(streamed_s, 1),
+        "model": what, "seconds_streamed": round(streamed_s, 1), "busy_processes": args.busy,
         "ready_s": round(ready_s, 2), "first_frame_s": round(first_frame_s, 2),
         "engine_latency_s": float(last.get("engine latency (s)", "nan")),
         "delay_s": float(last.get("delay (s)", "nan")),

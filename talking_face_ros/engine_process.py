@@ -63,7 +63,7 @@ class EngineSettings:
     precision: str = "auto"  # auto | fp32 | fp16
     threads: int = 1  # torch CPU threads (and a torch speech encoder's); 0: the libraries' defaults
     encoder_threads: int = 2  # CPU threads of an onnxruntime speech encoder's pass; 0: all cores
-    nice: int = 0  # added to a child engine process's niceness once it has loaded (see serve); 0: none
+    nice: int = 0  # added to a child engine process's niceness once it has loaded (lower_priority); 0: none
     emotion_blend_s: float = 0.5
     step_frames: int = 0  # 0: the engine's choice
     identity: str = "default"
@@ -352,13 +352,15 @@ CALLS = {"reset", "begin", "feed", "finish", "set_emotion", "emotion", "move_to_
 def lower_priority(nice: int) -> None:
     """Raise this process's niceness by ``nice`` (any user may lower their own priority).
 
-    Why: the node's frame timer sleeps, wakes for about a millisecond every frame and sleeps
-    again, while the engine computes in bursts on every core it has. Below the node's priority,
-    the engine gives way sooner when a frame falls due: in four alternating pairs of
-    ``bench/node_latency.py --seconds 60`` runs (``--set engine_nice:=0`` against the default 10),
-    frame-interval jitter p99 at the node's writes was 1.12-1.55 ms against 1.40-3.18 ms, with
-    the same engine real-time factor and no late frame. After loading, so that start-up is not
-    slowed; the engine still gets every cycle nothing else asks for."""
+    Why: the node's frame timer wakes for about a millisecond every frame, while the engine
+    computes in bursts. Below the node's priority, the engine gives way sooner when a frame falls
+    due. It is a trade, hence off by default (the node's ``engine_nice`` 0), with
+    ``bench/node_latency.py --seconds 60`` runs, ``--set engine_nice:=10`` against 0:
+    with the node the machine's only load (four alternating pairs), frame-interval jitter p99 at
+    the node's writes was 1.12-1.55 ms against 1.40-3.18 ms, no late frame either way; beside
+    three other busy processes (``--busy 3``, two pairs), jitter was the same (writes 6.2-6.4
+    against 5.5-6.6 ms) but 10 and 4 frames came late against none, as the engine lost CPU to
+    them. Applied after loading, so that start-up is not slowed."""
     if nice > 0:
         try:
             os.nice(nice)

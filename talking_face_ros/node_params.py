@@ -63,10 +63,11 @@ SPECS: tuple[Spec, ...] = (
     Spec("engine_process", True, "Run the engine (networks, emotion text) in a child process, so that its "
          "work never holds up the frame timer (steady frame intervals); false: a thread of the node's "
          "process (one process less, about 50 MB less memory, a few ms more frame jitter on a busy CPU)"),
-    Spec("engine_nice", 10, "Niceness added to the engine's child process once it has loaded: the "
-         "frame timer then takes a core from it at once when a frame is due (steadier frame intervals "
-         "on a busy CPU). Against other busy processes the engine then gets a smaller share: 0 (the node's "
-         "priority) if diagnostics report late frames. Ignored with engine_process false", 0, 19),
+    Spec("engine_nice", 0, "Niceness added to the engine's child process once it has loaded: when "
+         "the node is the machine's main load, a frame falling due takes a core from the engine sooner "
+         "(steadier frame intervals); with other busy processes the engine gets a smaller share and "
+         "frames come late (bench/node_latency.py --busy). 0: the node's priority. Ignored with "
+         "engine_process false", 0, 19),
     Spec("fps", 30.0, "Frames per second published on blendshapes, idle or speaking", 1.0, 120.0),
     Spec("lookahead", 3.0, "Most audio lookahead in seconds accepted from the model (engine latency); "
          "a model needing more refuses to start", 0.0, 30.0),
@@ -117,7 +118,7 @@ class NodeParams:
     threads: int = 1
     encoder_threads: int = 2
     engine_process: bool = True
-    engine_nice: int = 10
+    engine_nice: int = 0
     fps: float = 30.0
     lookahead: float = 3.0
     delay: float = 0.0

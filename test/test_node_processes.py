@@ -103,7 +103,7 @@ def test_wav_publisher_drives_the_installed_node(graph, tmp_path):
     # Set before the node exists: transient local hands it to the node when it joins.
     graph["emotion"].publish(String(data="slightly sad"))
     node = start_process(BIN / "talking_face_node", "--ros-args", "--params-file", REPO / "config" / "talking_face.yaml",
-                         "-p", f"model:={bundle}", "-p", "fps:=25.0", "-p", "device:=cpu", "-p", "delay_margin:=1.5",
+                         "-p", f"model:={bundle}", "-p", "fps:=25.0", "-p", "device:=cpu", "-p", "delay_margin:=1.5", "-p", "engine_nice:=3",
                          "-r", f"__ns:={NAMESPACE}")
     try:
         node.wait_line("ready", 120.0)
@@ -156,9 +156,9 @@ def test_wav_publisher_drives_the_installed_node(graph, tmp_path):
         engines = [p for p in process_tree(node.proc.pid)[1:]
                    if b"talking_face_ros.engine_process" in Path(f"/proc/{p}/cmdline").read_bytes()]
         assert len(engines) == 1, process_tree(node.proc.pid)
-        # ... at the YAML's engine_nice (10) below the node, so that a frame due takes a core from it at once.
+        # ... engine_nice (3, from -p) below the node's priority.
         node_nice = os.getpriority(os.PRIO_PROCESS, node.proc.pid)
-        assert os.getpriority(os.PRIO_PROCESS, engines[0]) == min(19, node_nice + 10)
+        assert os.getpriority(os.PRIO_PROCESS, engines[0]) == min(19, node_nice + 3)
         assert node.stop(signal.SIGTERM) == 0, node.output()
         wait_for(lambda: not running(engines[0]), 10.0, "the engine process to end with the node")
     finally:
