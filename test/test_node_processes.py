@@ -103,7 +103,8 @@ def test_wav_publisher_drives_the_installed_node(graph, tmp_path):
     # Set before the node exists: transient local hands it to the node when it joins.
     graph["emotion"].publish(String(data="slightly sad"))
     node = start_process(BIN / "talking_face_node", "--ros-args", "--params-file", REPO / "config" / "talking_face.yaml",
-                         "-p", f"model:={bundle}", "-p", "fps:=25.0", "-p", "device:=cpu", "-p", "delay_margin:=1.5", "-p", "engine_nice:=3",
+                         "-p", f"model:={bundle}", "-p", "fps:=25.0", "-p", "device:=cpu", "-p", "delay_margin:=1.5",
+                         "-p", "engine_nice:=3",
                          "-r", f"__ns:={NAMESPACE}")
     try:
         node.wait_line("ready", 120.0)
