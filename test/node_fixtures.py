@@ -23,8 +23,10 @@ def settle_heap() -> None:
     thread here, the nodes' frame timers too: 0.83-0.98 s with 3 million extra dicts in this
     process (a pytest plugin made them to stand in for the suite). ``unsettle_heap`` gives
     them back when the nodes are gone."""
+    from talking_face_ros import startup_gc
+
     gc.collect()
-    gc.freeze()
+    startup_gc.settle()
 
 
 def unsettle_heap() -> None:
