@@ -15,12 +15,15 @@ audio          talking_face_ros/AudioChunk (sub)     reliable, keep last 500, vo
 emotion        std_msgs/String (sub)                 reliable, transient local, depth 1: a node
                                                      (re)started after the emotion was set still
                                                      gets it (publishers must use the same QoS)
-blendshapes    talking_face_ros/BlendshapeFrame      reliable, keep last 30, volatile. A reliable
+blendshapes    talking_face_ros/BlendshapeFrame      reliable, keep last 90, volatile. A reliable
                (pub)                                 writer matches both reliable and best-effort
                                                      readers (a best-effort writer would refuse
                                                      reliable ones); a display subscribes best
-                                                     effort, a recorder reliable; 30 frames let a
-                                                     reader stalled for up to 1 s lose nothing
+                                                     effort, a recorder reliable; 90 frames (at 30
+                                                     fps) hold the largest catch-up burst, 2 s
+                                                     (face_timeline.MAX_BURST_S), and 1 s more of
+                                                     a slow reader: with 30, a burst could overwrite
+                                                     frames a reliable reader had not yet taken
 face_mesh      visualization_msgs/Marker (pub, only   reliable, keep last 2, volatile: RViz's Marker
                with publish_mesh)                    display subscribes reliable; a stale mesh is
                                                      worthless, so the queue is short
@@ -122,7 +125,7 @@ AUDIO_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=500, reliability=R
                        durability=DurabilityPolicy.VOLATILE)
 EMOTION_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
-FRAME_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=30, reliability=ReliabilityPolicy.RELIABLE,
+FRAME_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=90, reliability=ReliabilityPolicy.RELIABLE,
                        durability=DurabilityPolicy.VOLATILE)
 MESH_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=2, reliability=ReliabilityPolicy.RELIABLE,
                       durability=DurabilityPolicy.VOLATILE)
