@@ -20,7 +20,7 @@ blendshapes    talking_face_ros/BlendshapeFrame      reliable, keep last 90, vol
                                                      readers (a best-effort writer would refuse
                                                      reliable ones); a display subscribes best
                                                      effort, a recorder reliable; 90 frames (at 30
-                                                     fps) hold the largest catch-up burst, 2 s
+                                                     fps; 3 s at any fps) hold the largest catch-up burst, 2 s
                                                      (face_timeline.MAX_BURST_S), and 1 s more of
                                                      a slow reader: with 30, a burst could overwrite
                                                      frames a reliable reader had not yet taken
@@ -111,7 +111,7 @@ from talking_face_ros.arkit import ARKIT_NAMES
 from talking_face_ros.emotions import clean_text
 from talking_face_ros.device_fallback import describe, is_device_failure
 from talking_face_ros.engine_process import EngineSetupError, EngineSettings, start_engine
-from talking_face_ros.face_timeline import (MAX_CHUNK_S, NS, Audio, AudioIntake, Begin, Chunk,
+from talking_face_ros.face_timeline import (MAX_BURST_S, MAX_CHUNK_S, NS, Audio, AudioIntake, Begin, Chunk,
                                             Emotion, End, FaceTimeline, Grid, GridFrames)
 from talking_face_ros.idle_face import IdleFace
 from talking_face_ros.msg import AudioChunk, BlendshapeFrame
@@ -125,8 +125,15 @@ AUDIO_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=500, reliability=R
                        durability=DurabilityPolicy.VOLATILE)
 EMOTION_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
-FRAME_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=90, reliability=ReliabilityPolicy.RELIABLE,
-                       durability=DurabilityPolicy.VOLATILE)
+
+
+def frame_qos(fps: float) -> QoSProfile:
+    """blendshapes' QoS: its history holds the largest catch-up burst (MAX_BURST_S) and 1 s more."""
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=math.ceil((MAX_BURST_S + 1.0) * fps),
+                      reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
+
+
+FRAME_QOS = frame_qos(30.0)  # at the default fps: 90 frames
 MESH_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=2, reliability=ReliabilityPolicy.RELIABLE,
                       durability=DurabilityPolicy.VOLATILE)
 PIECE_S = 0.1  # audio is fed to the engine in pieces this long, so frames come out as they are ready
@@ -201,7 +208,7 @@ class TalkingFaceNode(Node):
         self._names = list(ARKIT_NAMES)
         self._stop = threading.Event()
 
-        self.frame_pub = self.create_publisher(BlendshapeFrame, "blendshapes", FRAME_QOS)
+        self.frame_pub = self.create_publisher(BlendshapeFrame, "blendshapes", frame_qos(p.fps))
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.mesh = self._face_mesh(p)
         if self.mesh is not None:
